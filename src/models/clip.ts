@@ -1,0 +1,162 @@
+// CLIP text and vision transformers with projections (transformers' CLIPTextModelWithProjection and
+// CLIPVisionModelWithProjection): the prior's text encoder and image encoder.
+import { encodeValues, type Value } from "../runtime/graph.js";
+import type { WeightView } from "../weights/weight-view.js";
+import { need } from "../weights/config.js";
+import { linear } from "../nn/linear.js";
+import { layerNorm } from "../nn/norm.js";
+import { attention } from "../nn/attention.js";
+import { activation } from "../nn/activation.js";
+import { conv2d } from "../nn/conv.js";
+import type { NetworkSpec } from "./network.js";
+
+/** Large negative additive mask value: exp() of it underflows to exactly 0, like transformers' finfo.min. */
+export const MASKED = -1e9;
+
+export interface ClipEncoderConfig {
+  hidden: number;
+  intermediate: number;
+  heads: number;
+  layers: number;
+  act: string;
+  eps: number;
+}
+
+function encoderConfig(cfg: Record<string, any>, what: string): ClipEncoderConfig {
+  return {
+    hidden: need(cfg, "hidden_size", what),
+    intermediate: need(cfg, "intermediate_size", what),
+    heads: need(cfg, "num_attention_heads", what),
+    layers: need(cfg, "num_hidden_layers", what),
+    act: cfg.hidden_act ?? "quick_gelu",
+    eps: cfg.layer_norm_eps ?? 1e-5,
+  };
+}
+
+/** Pre-LN transformer layers (CLIPEncoder), with an optional additive attention bias. */
+export function clipEncoder(vb: WeightView, x: Value, c: ClipEncoderConfig, bias?: Value): Value {
+  const headDim = c.hidden / c.heads;
+  for (let i = 0; i < c.layers; i++) {
+    const l = vb.pp("layers").pp(i);
+    const at = l.pp("self_attn");
+    const h = layerNorm(l.pp("layer_norm1"), x, c.hidden, c.eps);
+    const q = linear(at.pp("q_proj"), h, c.hidden, c.hidden);
+    const k = linear(at.pp("k_proj"), h, c.hidden, c.hidden);
+    const v = linear(at.pp("v_proj"), h, c.hidden, c.hidden);
+    const a = attention(q, k, v, { heads: c.heads, headDim, bias }, vb.store.opts);
+    x = x.add(linear(at.pp("out_proj"), a, c.hidden, c.hidden));
+    const m = l.pp("mlp");
+    const h2 = layerNorm(l.pp("layer_norm2"), x, c.hidden, c.eps);
+    x = x.add(linear(m.pp("fc2"), activation(c.act, linear(m.pp("fc1"), h2, c.hidden, c.intermediate)), c.intermediate, c.hidden));
+  }
+  return x;
+}
+
+export interface ClipTextConfig extends ClipEncoderConfig {
+  vocab: number;
+  maxPositions: number;
+  projection: number;
+  eosTokenId: number;
+}
+
+export function clipTextConfig(cfg: Record<string, any>): ClipTextConfig {
+  const what = "CLIP text";
+  return {
+    ...encoderConfig(cfg, what),
+    vocab: need(cfg, "vocab_size", what),
+    maxPositions: need(cfg, "max_position_embeddings", what),
+    projection: need(cfg, "projection_dim", what),
+    eosTokenId: cfg.eos_token_id ?? 2,
+  };
+}
+
+/**
+ * input_ids [B, L] (int64), optional attention_mask [B, L] → text_embeds [B, projection], last_hidden_state [B, L, hidden].
+ * Causal self-attention; pooled at the EOS token: transformers' legacy rule (eos_token_id == 2) pools at argmax(input_ids).
+ */
+export function clipText(vb: WeightView, ids: Value, mask: Value | null, c: ClipTextConfig) {
+  const g = ids.graph;
+  const tm = vb.pp("text_model");
+  const emb = tm.pp("embeddings");
+  const len = ids.shape(1, 2);
+  const tok = emb.get("token_embedding.weight", [c.vocab, c.hidden]).gather(ids);
+  const pos = g.op1("Slice", [emb.get("position_embedding.weight", [c.maxPositions, c.hidden]), g.constInt64([0]), len, g.constInt64([0])]);
+  let x = tok.add(pos);
+
+  // Causal bias [1, 1, L, L]: MASKED above the diagonal.
+  const ones = g.op1("ConstantOfShape", [g.concat([len, len], 0)], { value: { tensor: { elem: x.elem, dims: [1], bytes: encodeValues(x.elem, [1]) } } }, x.elem);
+  let bias = g.op1("Trilu", [ones, g.constTensor("int64", [], [1])], { upper: 1 }).mul(MASKED).unsqueeze([0, 1]);
+  if (mask) {
+    // Padding: (1 - mask) * MASKED on the key axis → [B, 1, 1, L].
+    bias = bias.add(mask.cast(x.elem).neg().add(1).mul(MASKED).unsqueeze([1, 2]));
+  }
+  x = clipEncoder(tm.pp("encoder"), x, c, bias);
+  const last = layerNorm(tm.pp("final_layer_norm"), x, c.hidden, c.eps);
+
+  const eosPos = c.eosTokenId === 2 ? ids.argmax(1, true) : g.op1("Equal", [ids, g.constTensor("int64", [], [c.eosTokenId])], undefined, "bool").cast("int32").argmax(1, true);
+  // Gather one row per batch item: last[b, eosPos[b]].
+  const pooled = g.op1("GatherND", [last, eosPos], { batch_dims: 1 });
+  const embeds = linear(vb.pp("text_projection"), pooled, c.hidden, c.projection, false);
+  return { textEmbeds: embeds, lastHiddenState: last };
+}
+
+export interface ClipVisionConfig extends ClipEncoderConfig {
+  imageSize: number;
+  patchSize: number;
+  channels: number;
+  projection: number;
+}
+
+export function clipVisionConfig(cfg: Record<string, any>): ClipVisionConfig {
+  const what = "CLIP vision";
+  return {
+    ...encoderConfig(cfg, what),
+    imageSize: need(cfg, "image_size", what),
+    patchSize: need(cfg, "patch_size", what),
+    channels: cfg.num_channels ?? 3,
+    projection: need(cfg, "projection_dim", what),
+  };
+}
+
+/** pixel_values [B, 3, S, S] → image_embeds [B, projection], last_hidden_state [B, 1 + patches, hidden] (before post-LN). */
+export function clipVision(vb: WeightView, pixels: Value, c: ClipVisionConfig) {
+  const g = pixels.graph;
+  const vm = vb.pp("vision_model");
+  const emb = vm.pp("embeddings");
+  const patches = (c.imageSize / c.patchSize) ** 2;
+  const p = conv2d(emb.pp("patch_embedding"), pixels, c.channels, c.hidden, { kernel: c.patchSize, stride: c.patchSize, bias: false });
+  const tokens = p.reshape([0, c.hidden, -1]).transpose([0, 2, 1]);
+  // Class token, broadcast to the batch: [B, 1, hidden].
+  const cls = g.op1("Expand", [emb.get("class_embedding", [c.hidden]).reshape([1, 1, c.hidden]),
+    g.concat([pixels.shape(0, 1), g.constInt64([1, c.hidden])], 0)]);
+  let x = g.concat([cls, tokens], 1).add(emb.get("position_embedding.weight", [patches + 1, c.hidden]));
+  x = layerNorm(vm.pp("pre_layrnorm"), x, c.hidden, c.eps);
+  x = clipEncoder(vm.pp("encoder"), x, c);
+  const pooled = layerNorm(vm.pp("post_layernorm"), x.slice([0], [1], [1]).squeeze([1]), c.hidden, c.eps);
+  return { imageEmbeds: linear(vb.pp("visual_projection"), pooled, c.hidden, c.projection, false), lastHiddenState: x };
+}
+
+export const ClipTextSpec: NetworkSpec<ClipTextConfig, { withMask: boolean }> = {
+  classes: ["CLIPTextModelWithProjection"],
+  parseConfig: clipTextConfig,
+  build(vb, c, { withMask }) {
+    const g = vb.graph;
+    const ids = g.input("input_ids", "int64", ["batch", "tokens"]);
+    const mask = withMask ? g.input("attention_mask", "int64", ["batch", "tokens"]) : null;
+    const out = clipText(vb, ids, mask, c);
+    g.output(out.textEmbeds.cast("float32"), "text_embeds");
+    g.output(out.lastHiddenState.cast("float32"), "last_hidden_state");
+  },
+};
+
+export const ClipVisionSpec: NetworkSpec<ClipVisionConfig> = {
+  classes: ["CLIPVisionModelWithProjection"],
+  parseConfig: clipVisionConfig,
+  build(vb, c) {
+    const g = vb.graph;
+    const px = g.input("pixel_values", "float32", ["batch", c.channels, c.imageSize, c.imageSize]);
+    const out = clipVision(vb, px.cast(vb.store.opts.compute), c);
+    g.output(out.imageEmbeds.cast("float32"), "image_embeds");
+    g.output(out.lastHiddenState.cast("float32"), "last_hidden_state");
+  },
+};

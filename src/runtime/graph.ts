@@ -1,0 +1,371 @@
+// A small ONNX graph builder: our network modules call ops on `Value`s, which append nodes to a `Graph`;
+// `Graph.encode()` produces ModelProto bytes for ONNX Runtime. Weights are initializers whose data stays in
+// the safetensors files (external data by byte range), so building a graph never copies a weight.
+import { ModelProto, DATA_TYPE, ELEM_BYTES, type Elem } from "./onnx-schema.js";
+
+export type Dim = number | string;
+export type AttrValue = number | string | number[] | { ints: number[] } | { floats: number[] } | { float: number } | { tensor: ConstTensor };
+
+export interface ConstTensor {
+  elem: Elem;
+  dims: number[];
+  bytes: Uint8Array;
+}
+
+/** A tensor whose bytes live in a file: `location` is the file's base name inside the external-data folder. */
+export interface ExternalTensor {
+  elem: Elem;
+  dims: number[];
+  location: string;
+  offset: number;
+  length: number;
+}
+
+export const OPSET = 21;
+const IR_VERSION = 10;
+
+export class Value {
+  constructor(readonly graph: Graph, readonly name: string, readonly elem: Elem) {}
+
+  private un(op: string, attrs?: Record<string, AttrValue>): Value {
+    return this.graph.op1(op, [this], attrs, this.elem);
+  }
+  private bin(op: string, other: Value | number): Value {
+    return this.graph.op1(op, [this, this.graph.lift(other, this.elem)], undefined, this.elem);
+  }
+
+  add(o: Value | number) { return this.bin("Add", o); }
+  sub(o: Value | number) { return this.bin("Sub", o); }
+  mul(o: Value | number) { return this.bin("Mul", o); }
+  div(o: Value | number) { return this.bin("Div", o); }
+  pow(o: Value | number) { return this.bin("Pow", o); }
+  matmul(o: Value) { return this.graph.op1("MatMul", [this, o], undefined, this.elem); }
+  neg() { return this.un("Neg"); }
+  exp() { return this.un("Exp"); }
+  sqrt() { return this.un("Sqrt"); }
+  sin() { return this.un("Sin"); }
+  cos() { return this.un("Cos"); }
+  sigmoid() { return this.un("Sigmoid"); }
+  /** x * sigmoid(x) */
+  silu() { return this.mul(this.sigmoid()); }
+  gelu() { return this.un("Gelu"); }
+  /** CLIP's quick_gelu: x * sigmoid(1.702 x) */
+  quickGelu() { return this.mul(this.mul(1.702).sigmoid()); }
+  relu() { return this.un("Relu"); }
+  softmax(axis = -1) { return this.un("Softmax", { axis }); }
+  transpose(perm: number[]) { return this.un("Transpose", { perm }); }
+  cast(to: Elem) {
+    return to === this.elem ? this : this.graph.op1("Cast", [this], { to: DATA_TYPE[to] }, to);
+  }
+  /** Reshape to a fixed target (0 copies the input dim, -1 infers) or to another tensor's runtime shape. */
+  reshape(shape: number[] | Value) {
+    const s = Array.isArray(shape) ? this.graph.constInt64(shape) : shape;
+    return this.graph.op1("Reshape", [this, s], undefined, this.elem);
+  }
+  /** The runtime shape (int64), optionally sliced as ONNX Shape(start, end). */
+  shape(start?: number, end?: number) {
+    const attrs: Record<string, AttrValue> = {};
+    if (start !== undefined) attrs.start = start;
+    if (end !== undefined) attrs.end = end;
+    return this.graph.op1("Shape", [this], attrs, "int64");
+  }
+  unsqueeze(axes: number[]) { return this.graph.op1("Unsqueeze", [this, this.graph.constInt64(axes)], undefined, this.elem); }
+  squeeze(axes: number[]) { return this.graph.op1("Squeeze", [this, this.graph.constInt64(axes)], undefined, this.elem); }
+  slice(starts: number[], ends: number[], axes: number[], steps?: number[]) {
+    const g = this.graph;
+    const ins = [this, g.constInt64(starts), g.constInt64(ends), g.constInt64(axes)];
+    if (steps) ins.push(g.constInt64(steps));
+    return g.op1("Slice", ins, undefined, this.elem);
+  }
+  /** Gathers along `axis` with int64 indices (a Value, or constant indices; a scalar index drops the axis). */
+  gather(indices: Value | number | number[], axis = 0) {
+    const g = this.graph;
+    const idx = indices instanceof Value ? indices
+      : typeof indices === "number" ? g.constTensor("int64", [], [indices]) : g.constInt64(indices);
+    return g.op1("Gather", [this, idx], { axis }, this.elem);
+  }
+  reduceMean(axes: number[], keepdims = true) {
+    return this.graph.op1("ReduceMean", [this, this.graph.constInt64(axes)], { keepdims: keepdims ? 1 : 0 }, this.elem);
+  }
+  argmax(axis: number, keepdims = false) {
+    return this.graph.op1("ArgMax", [this], { axis, keepdims: keepdims ? 1 : 0 }, "int64");
+  }
+  /** Splits into equal parts along `axis`. */
+  split(parts: number, axis: number): Value[] {
+    return this.graph.op("Split", [this], { axis, num_outputs: parts }, { outputs: parts, elem: this.elem });
+  }
+}
+
+interface NodeRecord {
+  opType: string;
+  domain?: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, AttrValue>;
+}
+
+interface InitRecord {
+  name: string;
+  elem: Elem;
+  dims: number[];
+  /** External data, or inline bytes; absent for a weightless (shape-only) graph. */
+  external?: ExternalTensor;
+  bytes?: Uint8Array;
+  /** Counts toward the model's parameters (checkpoint weights, not helper constants). */
+  param: boolean;
+}
+
+export class Graph {
+  private nodes: NodeRecord[] = [];
+  private inits = new Map<string, InitRecord>();
+  private inputs: { name: string; elem: Elem; dims: Dim[] }[] = [];
+  private outputs: { name: string; elem: Elem }[] = [];
+  private names = new Set<string>();
+  private counter = 0;
+  private constCache = new Map<string, Value>();
+  private externalFolders = new Set<string>();
+  /** Extra opset imports (e.g. com.microsoft). */
+  private domains = new Map<string, number>();
+
+  constructor(readonly name = "model") {}
+
+  private fresh(hint: string): string {
+    let n: string;
+    do n = `${hint}_${this.counter++}`; while (this.names.has(n));
+    this.names.add(n);
+    return n;
+  }
+
+  input(name: string, elem: Elem, dims: Dim[]): Value {
+    if (this.names.has(name)) throw new Error(`graph input "${name}" defined twice`);
+    this.names.add(name);
+    this.inputs.push({ name, elem, dims });
+    return new Value(this, name, elem);
+  }
+
+  output(v: Value, name: string): void {
+    if (v.name !== name) {
+      if (this.names.has(name)) throw new Error(`graph output "${name}" clashes with an existing value`);
+      this.names.add(name);
+      this.nodes.push({ opType: "Identity", inputs: [v.name], outputs: [name], attrs: {} });
+    }
+    this.outputs.push({ name, elem: v.elem });
+  }
+
+  /** Appends a node; returns its outputs. */
+  op(opType: string, inputs: (Value | null)[], attrs: Record<string, AttrValue> = {},
+     opts: { outputs?: number; elem?: Elem | Elem[]; domain?: string } = {}): Value[] {
+    const n = opts.outputs ?? 1;
+    const elems = Array.isArray(opts.elem) ? opts.elem : new Array<Elem>(n).fill(opts.elem ?? inputs.find((x) => x)?.elem ?? "float32");
+    const outs = elems.map((e) => new Value(this, this.fresh(opType), e));
+    if (opts.domain) this.domains.set(opts.domain, 1);
+    this.nodes.push({
+      opType, domain: opts.domain, attrs,
+      inputs: inputs.map((x) => (x ? x.name : "")),
+      outputs: outs.map((o) => o.name),
+    });
+    return outs;
+  }
+
+  op1(opType: string, inputs: (Value | null)[], attrs?: Record<string, AttrValue>, elem?: Elem, domain?: string): Value {
+    return this.op(opType, inputs, attrs, { elem, domain })[0];
+  }
+
+  /** An initializer whose data is a byte range of a file in `folder` (the external-data folder). */
+  external(hint: string, t: ExternalTensor, folder: string): Value {
+    this.externalFolders.add(folder);
+    if (this.externalFolders.size > 1) {
+      throw new Error(`weights of one graph must live in one folder; got ${[...this.externalFolders].join(", ")}`);
+    }
+    const name = this.fresh(hint);
+    this.inits.set(name, { name, elem: t.elem, dims: t.dims, external: t, param: true });
+    return new Value(this, name, t.elem);
+  }
+
+  /** A weight of known shape but no data: graphs built this way can be inspected (parameter count) but not run. */
+  placeholder(hint: string, elem: Elem, dims: number[]): Value {
+    const name = this.fresh(hint);
+    this.inits.set(name, { name, elem, dims, param: true });
+    return new Value(this, name, elem);
+  }
+
+  constTensor(elem: Elem, dims: number[], values: ArrayLike<number>): Value {
+    const bytes = encodeValues(elem, values);
+    const key = `${elem}|${dims.join(",")}|${Buffer.from(bytes).toString("base64")}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh("const");
+    this.inits.set(name, { name, elem, dims, bytes, param: false });
+    const v = new Value(this, name, elem);
+    this.constCache.set(key, v);
+    return v;
+  }
+
+  constInt64(values: number[]): Value {
+    return this.constTensor("int64", [values.length], values);
+  }
+
+  /** A scalar constant of `elem`, or the value itself. */
+  lift(v: Value | number, elem: Elem): Value {
+    return v instanceof Value ? v : this.constTensor(elem, [], [v]);
+  }
+
+  concat(values: Value[], axis: number): Value {
+    return this.op1("Concat", values, { axis }, values[0].elem);
+  }
+
+  /** Graph inputs and their element types (what a session must be fed). */
+  get inputElems(): Record<string, Elem> {
+    return Object.fromEntries(this.inputs.map((i) => [i.name, i.elem]));
+  }
+
+  get outputNames(): string[] {
+    return this.outputs.map((o) => o.name);
+  }
+
+  /** The folder holding the external data files (for the session option), if any. */
+  get externalFolder(): string | undefined {
+    return [...this.externalFolders][0];
+  }
+
+  /** Number of checkpoint parameters referenced by the graph. */
+  get parameterCount(): number {
+    let n = 0;
+    for (const i of this.inits.values()) if (i.param) n += i.dims.reduce((a, b) => a * b, 1);
+    return n;
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /** True when every initializer has data, i.e. the graph can be run. */
+  get runnable(): boolean {
+    for (const i of this.inits.values()) if (!i.external && !i.bytes) return false;
+    return true;
+  }
+
+  /** Visits every node (for analyses such as FLOP counting). */
+  forEachNode(fn: (n: Readonly<NodeRecord>) => void): void {
+    for (const n of this.nodes) fn(n);
+  }
+
+  /** The static dims of an initializer or graph input, when known. */
+  dimsOf(name: string): Dim[] | undefined {
+    return this.inits.get(name)?.dims ?? this.inputs.find((i) => i.name === name)?.dims;
+  }
+
+  encode(): Uint8Array {
+    if (!this.runnable) throw new Error(`graph "${this.name}" has weights without data (built without a checkpoint): it cannot be run`);
+    const opsets = [{ domain: "", version: OPSET }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))];
+    const msg = {
+      irVersion: IR_VERSION,
+      producerName: "kandinsky-ts",
+      opsetImport: opsets,
+      graph: {
+        name: this.name,
+        node: this.nodes.map((n, i) => ({
+          name: `n${i}_${n.opType}`, opType: n.opType, domain: n.domain ?? "", input: n.inputs, output: n.outputs,
+          attribute: Object.entries(n.attrs).map(([name, v]) => encodeAttr(name, v)),
+        })),
+        initializer: [...this.inits.values()].map(encodeInit),
+        input: this.inputs.map((i) => valueInfo(i.name, i.elem, i.dims)),
+        output: this.outputs.map((o) => ({ name: o.name, type: { tensorType: { elemType: DATA_TYPE[o.elem] } } })),
+      },
+    };
+    const err = ModelProto.verify(msg);
+    if (err) throw new Error(`invalid ONNX model: ${err}`);
+    return ModelProto.encode(ModelProto.fromObject(msg)).finish();
+  }
+}
+
+function valueInfo(name: string, elem: Elem, dims: Dim[]) {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: DATA_TYPE[elem],
+        shape: { dim: dims.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function encodeInit(i: InitRecord) {
+  const base = { name: i.name, dims: i.dims, dataType: DATA_TYPE[i.elem] };
+  if (i.bytes) return { ...base, rawData: i.bytes };
+  const e = i.external!;
+  return {
+    ...base,
+    dataLocation: 1,
+    externalData: [
+      { key: "location", value: e.location },
+      { key: "offset", value: String(e.offset) },
+      { key: "length", value: String(e.length) },
+    ],
+  };
+}
+
+function encodeAttr(name: string, v: AttrValue) {
+  const T = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 };
+  if (typeof v === "number") {
+    if (!Number.isInteger(v)) throw new Error(`attribute ${name}: ${v} is not an integer; use { float: v }`);
+    return { name, type: T.INT, i: v };
+  }
+  if (typeof v === "string") return { name, type: T.STRING, s: Buffer.from(v, "utf8") };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ("ints" in v) return { name, type: T.INTS, ints: v.ints };
+  if ("floats" in v) return { name, type: T.FLOATS, floats: v.floats };
+  if ("float" in v) return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.TENSOR, t: { dims: v.tensor.dims, dataType: DATA_TYPE[v.tensor.elem], rawData: v.tensor.bytes } };
+}
+
+export function encodeValues(elem: Elem, values: ArrayLike<number>): Uint8Array {
+  const n = values.length;
+  const buf = Buffer.alloc(n * ELEM_BYTES[elem]);
+  for (let i = 0; i < n; i++) {
+    const x = values[i];
+    switch (elem) {
+      case "float32": buf.writeFloatLE(x, i * 4); break;
+      case "float64": buf.writeDoubleLE(x, i * 8); break;
+      case "int64": buf.writeBigInt64LE(BigInt(x), i * 8); break;
+      case "int32": buf.writeInt32LE(x, i * 4); break;
+      case "uint8": case "bool": buf.writeUInt8(x ? (elem === "bool" ? 1 : x) : 0, i); break;
+      case "int8": buf.writeInt8(x, i); break;
+      case "float16": buf.writeUInt16LE(floatToHalf(x), i * 2); break;
+      case "bfloat16": {
+        const f = new Float32Array([x]);
+        const u = new Uint32Array(f.buffer)[0];
+        buf.writeUInt16LE(((u + 0x7fff + ((u >> 16) & 1)) >>> 16) & 0xffff, i * 2);
+        break;
+      }
+    }
+  }
+  return buf;
+}
+
+/** float → IEEE half, round to nearest even. */
+export function floatToHalf(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    if (rem > half || (rem === half && r & 1)) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
+  return sign | r;
+}

@@ -1,0 +1,98 @@
+// ONNX Runtime sessions for our graphs: created from the encoded bytes, with external data read from the
+// checkpoint folder (after realpath, since ORT rejects symlinks out of the model folder), run, released.
+import ort from "onnxruntime-node";
+import type { Graph } from "./graph.js";
+import type { Elem } from "./onnx-schema.js";
+
+export type Provider = "cpu" | "webgpu" | "cuda";
+export const PROVIDERS: readonly Provider[] = ["cpu", "webgpu", "cuda"];
+
+export interface SessionOptions {
+  provider?: Provider;
+  /** Intra-op threads; default: ORT's choice (all cores). */
+  threads?: number;
+  /** Pre-pack weights at load (faster small-batch MatMul, slower creation, a private copy of the weights). */
+  prepack?: boolean;
+}
+
+export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
+
+export interface HostArray {
+  data: TensorData;
+  dims: readonly number[];
+}
+
+const ORT_TYPE: Partial<Record<Elem, ort.Tensor.Type>> = {
+  float32: "float32", float16: "float16", int64: "int64", int32: "int32", bool: "bool", uint8: "uint8",
+};
+
+function toOrt(x: HostArray, elem?: Elem): ort.Tensor {
+  const type = elem ? ORT_TYPE[elem] : undefined;
+  if (type) return new ort.Tensor(type, x.data as any, x.dims);
+  return new ort.Tensor(x.data as any, x.dims);
+}
+
+export class Session {
+  private constructor(
+    private readonly inner: ort.InferenceSession,
+    readonly provider: Provider,
+    private readonly inputElems: Map<string, Elem>,
+  ) {}
+
+  static async create(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
+    const provider = opts.provider ?? "cpu";
+    const session: Record<string, string> = {};
+    if (graph.externalFolder) session.model_external_initializers_file_folder_path = graph.externalFolder;
+    if (opts.prepack === false) session["session.disable_prepacking"] = "1";
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 3,
+      extra: { session },
+    };
+    if (opts.threads) options.intraOpNumThreads = opts.threads;
+    const inner = await ort.InferenceSession.create(Buffer.from(graph.encode()), options);
+    return new Session(inner, provider, new Map(Object.entries(graph.inputElems)));
+  }
+
+  get inputNames(): readonly string[] {
+    return this.inner.inputNames;
+  }
+
+  async run(feeds: Record<string, HostArray>): Promise<Record<string, { data: TensorData; dims: number[] }>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const name of this.inner.inputNames) {
+      const f = feeds[name];
+      if (!f) throw new Error(`missing input "${name}"`);
+      ortFeeds[name] = toOrt(f, this.inputElems.get(name));
+    }
+    const out = await this.inner.run(ortFeeds);
+    const res: Record<string, { data: TensorData; dims: number[] }> = {};
+    for (const [k, t] of Object.entries(out)) res[k] = { data: t.data as TensorData, dims: [...t.dims] };
+    return res;
+  }
+
+  async release(): Promise<void> {
+    await this.inner.release();
+  }
+}
+
+/**
+ * Checks that a provider can start on this machine; returns the provider to use and, when falling back to
+ * CPU, why. (A missing GPU or missing CUDA libraries make session creation fail.)
+ */
+export async function resolveProvider(requested: Provider): Promise<{ provider: Provider; warning?: string }> {
+  if (requested === "cpu") return { provider: "cpu" };
+  const { Graph } = await import("./graph.js");
+  const g = new Graph("probe");
+  const x = g.input("x", "float32", [1]);
+  g.output(x.add(1), "y");
+  try {
+    const s = await Session.create(g, { provider: requested });
+    await s.release();
+    return { provider: requested };
+  } catch (e) {
+    const why = (e as Error).message.split("\n")[0];
+    return { provider: "cpu", warning: `provider "${requested}" is not available (${why}); using cpu` };
+  }
+}

@@ -1,0 +1,43 @@
+// diffusers / transformers JSON configs: `config.json`, `model_index.json`, `scheduler_config.json`.
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+export class ConfigError extends Error {}
+
+export function readJson<T = Record<string, any>>(path: string): T {
+  if (!existsSync(path)) throw new ConfigError(`${path}: file not found`);
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as T;
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+/** A component folder's `config.json`. */
+export function readConfig<T = Record<string, any>>(componentDir: string): T {
+  return readJson<T>(join(componentDir, "config.json"));
+}
+
+/** model_index.json: component name → [library, class name]. */
+export interface ModelIndex {
+  _class_name: string;
+  components: Record<string, { library: string; className: string }>;
+}
+
+export function readModelIndex(repoDir: string): ModelIndex {
+  const raw = readJson(join(repoDir, "model_index.json"));
+  const components: ModelIndex["components"] = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (!k.startsWith("_") && Array.isArray(v) && v.length === 2 && v[1] !== null) {
+      components[k] = { library: String(v[0]), className: String(v[1]) };
+    }
+  }
+  return { _class_name: String(raw._class_name ?? ""), components };
+}
+
+/** A required config field, with an error naming the file's component and the key when it is missing. */
+export function need<T>(cfg: Record<string, any>, key: string, what: string): T {
+  const v = cfg[key];
+  if (v === undefined || v === null) throw new ConfigError(`${what} config: missing "${key}"`);
+  return v as T;
+}
