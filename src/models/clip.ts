@@ -1,6 +1,7 @@
 // CLIP text and vision transformers with projections (transformers' CLIPTextModelWithProjection and
 // CLIPVisionModelWithProjection): the prior's text encoder and image encoder.
-import { encodeValues, type Value } from "../runtime/graph.js";
+import type { Value } from "../runtime/graph.js";
+import { causalBias, paddingBias } from "../nn/mask.js";
 import type { WeightView } from "../weights/weight-view.js";
 import { need } from "../weights/config.js";
 import { linear } from "../nn/linear.js";
@@ -83,13 +84,9 @@ export function clipText(vb: WeightView, ids: Value, mask: Value | null, c: Clip
   const pos = g.op1("Slice", [emb.get("position_embedding.weight", [c.maxPositions, c.hidden]), g.constInt64([0]), len, g.constInt64([0])]);
   let x = tok.add(pos);
 
-  // Causal bias [1, 1, L, L]: MASKED above the diagonal.
-  const ones = g.op1("ConstantOfShape", [g.concat([len, len], 0)], { value: { tensor: { elem: x.elem, dims: [1], bytes: encodeValues(x.elem, [1]) } } }, x.elem);
-  let bias = g.op1("Trilu", [ones, g.constTensor("int64", [], [1])], { upper: 1 }).mul(MASKED).unsqueeze([0, 1]);
-  if (mask) {
-    // Padding: (1 - mask) * MASKED on the key axis → [B, 1, 1, L].
-    bias = bias.add(mask.cast(x.elem).neg().add(1).mul(MASKED).unsqueeze([1, 2]));
-  }
+  // Causal bias [1, 1, L, L], plus padding [B, 1, 1, L] when a mask is given.
+  let bias = causalBias(len, x.elem, MASKED);
+  if (mask) bias = bias.add(paddingBias(mask, x.elem, MASKED));
   x = clipEncoder(tm.pp("encoder"), x, c, bias);
   const last = layerNorm(tm.pp("final_layer_norm"), x, c.hidden, c.eps);
 

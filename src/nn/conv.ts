@@ -5,6 +5,8 @@ export interface Conv2dOptions {
   kernel: number;
   stride?: number;
   padding?: number;
+  /** Asymmetric zero padding [top, left, bottom, right] (ONNX order); overrides `padding`. */
+  pads?: [number, number, number, number];
   bias?: boolean;
 }
 
@@ -12,5 +14,5 @@ export function conv2d(vb: WeightView, x: Value, inC: number, outC: number, o: C
   const k = o.kernel, p = o.padding ?? 0, s = o.stride ?? 1;
   const w = vb.get("weight", [outC, inC, k, k]);
   const ins = o.bias === false ? [x, w] : [x, w, vb.get("bias", [outC])];
-  return x.graph.op1("Conv", ins, { kernel_shape: [k, k], pads: [p, p, p, p], strides: [s, s] });
+  return x.graph.op1("Conv", ins, { kernel_shape: [k, k], pads: o.pads ?? [p, p, p, p], strides: [s, s] });
 }

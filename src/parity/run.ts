@@ -5,6 +5,9 @@ import { CaseSet, type Case } from "./cases.js";
 import type { CaseResult } from "./report.js";
 import type { ParityOptions } from "./options.js";
 import { runClipCase } from "./clip.js";
+import { runMClipCase } from "./mclip.js";
+import { runPriorCase } from "./prior.js";
+import { runMoVQCase } from "./movq.js";
 import { isSeedSet, runSeedCases } from "./seeds.js";
 
 export interface ParityLine {
@@ -22,6 +25,9 @@ type Runner = (set: CaseSet, c: Case, o: ParityOptions) => Promise<CaseResult> |
 const RUNNERS: [string, Runner][] = [
   ["clip_text.", runClipCase],
   ["clip_vision.", runClipCase],
+  ["mclip.", runMClipCase],
+  ["prior.", runPriorCase],
+  ["movq.", runMoVQCase],
 ];
 
 function selected(id: string, only?: string[]): boolean {

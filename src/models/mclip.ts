@@ -1,0 +1,53 @@
+// Kandinsky 2.1's MultilingualCLIP (diffusers pipelines/kandinsky/text_encoder.py): XLM-RoBERTa, then a linear
+// map of the mask-weighted mean of its last hidden states into the CLIP text space. The decoder's text encoder.
+import type { Value } from "../runtime/graph.js";
+import type { WeightView } from "../weights/weight-view.js";
+import { ConfigError } from "../weights/config.js";
+import { linear } from "../nn/linear.js";
+import type { NetworkSpec } from "./network.js";
+import { xlmRoberta, xlmRobertaConfig, type XlmRobertaConfig } from "./xlm-roberta.js";
+
+export interface MClipConfig {
+  encoder: XlmRobertaConfig;
+  /** Projection input (= encoder hidden size). MCLIPConfig stores `transformerDimensions`, else `transformerDimSize`; default 1024. */
+  transformerDimensions: number;
+  /** Projection output. `numDims`, else `imageDimSize`; default 768. */
+  numDims: number;
+}
+
+export function mclipConfig(cfg: Record<string, any>): MClipConfig {
+  const what = "MultilingualCLIP";
+  const encoder = xlmRobertaConfig(cfg, what);
+  // MCLIPConfig copies transformerDimSize/imageDimSize, then the saved transformerDimensions/numDims override them.
+  const transformerDimensions = cfg.transformerDimensions ?? cfg.transformerDimSize ?? 1024;
+  const numDims = cfg.numDims ?? cfg.imageDimSize ?? 768;
+  if (transformerDimensions !== encoder.hidden) {
+    throw new ConfigError(`${what} config: transformerDimensions ${transformerDimensions} differs from hidden_size ${encoder.hidden}`);
+  }
+  return { encoder, transformerDimensions, numDims };
+}
+
+/** → text_embeds [B, numDims] = Linear(sum(h * mask) / sum(mask)), last_hidden_state [B, L, hidden]. */
+export function mclip(vb: WeightView, ids: Value, mask: Value, c: MClipConfig) {
+  const g = ids.graph;
+  const h = xlmRoberta(vb.pp("transformer"), ids, mask, c.encoder);
+  const m = mask.cast(h.elem);
+  const summed = g.op1("ReduceSum", [h.mul(m.unsqueeze([2])), g.constInt64([1])], { keepdims: 0 });
+  const count = g.op1("ReduceSum", [m, g.constInt64([1])], { keepdims: 1 });
+  const textEmbeds = linear(vb.pp("LinearTransformation"), summed.div(count), c.transformerDimensions, c.numDims);
+  return { textEmbeds, lastHiddenState: h };
+}
+
+/** input_ids, attention_mask (int64 [B, L]) → text_embeds [B, numDims], last_hidden_state [B, L, hidden] (float32). */
+export const MClipSpec: NetworkSpec<MClipConfig> = {
+  classes: ["MultilingualCLIP"],
+  parseConfig: mclipConfig,
+  build(vb, c) {
+    const g = vb.graph;
+    const ids = g.input("input_ids", "int64", ["batch", "tokens"]);
+    const mask = g.input("attention_mask", "int64", ["batch", "tokens"]);
+    const out = mclip(vb, ids, mask, c);
+    g.output(out.textEmbeds.cast("float32"), "text_embeds");
+    g.output(out.lastHiddenState.cast("float32"), "last_hidden_state");
+  },
+};
