@@ -8,6 +8,8 @@ import { runClipCase } from "./clip.js";
 import { runMClipCase } from "./mclip.js";
 import { runPriorCase } from "./prior.js";
 import { runMoVQCase } from "./movq.js";
+import { runImageProcessorCase } from "./images.js";
+import { runUNetCase } from "./unet.js";
 import { isSeedSet, runSeedCases } from "./seeds.js";
 
 export interface ParityLine {
@@ -25,9 +27,12 @@ type Runner = (set: CaseSet, c: Case, o: ParityOptions) => Promise<CaseResult> |
 const RUNNERS: [string, Runner][] = [
   ["clip_text.", runClipCase],
   ["clip_vision.", runClipCase],
+  ["clip_image_processor.", runImageProcessorCase],
   ["mclip.", runMClipCase],
   ["prior.", runPriorCase],
   ["movq.", runMoVQCase],
+  ["unet.", runUNetCase],
+  ["unet_inpaint.", runUNetCase],
 ];
 
 function selected(id: string, only?: string[]): boolean {

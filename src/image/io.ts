@@ -1,0 +1,58 @@
+// Image files <-> RgbImage / GrayImage through sharp (libvips).
+import sharp from "sharp";
+import { type GrayImage, type RgbImage, rgbImage, rgbToLuma } from "./rgb.js";
+
+export { crop, cropCenter, cropTopLeft } from "./rgb.js";
+
+export type ImageFormat = "png" | "jpeg" | "webp";
+
+function describe(input: Uint8Array | string): string {
+  return typeof input === "string" ? input : `${input.length}-byte buffer`;
+}
+
+/**
+ * Decodes to 8-bit sRGB RGB: EXIF orientation applied, alpha kept or dropped as `alpha` says, anything
+ * else (grey, CMYK, palette, 16-bit) converted by libvips.
+ */
+async function decodeRgb(input: Uint8Array | string, alpha: "flatten-white" | "drop", who: string): Promise<RgbImage> {
+  try {
+    // failOn "error": tolerate the warnings many real-world JPEGs carry, refuse corrupt or truncated data.
+    let pipeline = sharp(input, { autoOrient: true, failOn: "error" }).toColourspace("srgb");
+    pipeline = alpha === "flatten-white" ? pipeline.flatten({ background: "#ffffff" }) : pipeline.removeAlpha();
+    const { data, info } = await pipeline.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
+    return rgbImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
+  } catch (e) {
+    throw new Error(`${who}: cannot decode image (${describe(input)}): ${(e as Error).message}`);
+  }
+}
+
+/** Any format sharp reads (PNG, JPEG, WebP, GIF, TIFF, AVIF, ...) -> RGB; transparency is flattened onto white. */
+export function decodeImage(input: Uint8Array | string): Promise<RgbImage> {
+  return decodeRgb(input, "flatten-white", "decodeImage");
+}
+
+/**
+ * A mask image -> single channel, as PIL's convert("L") would make it: alpha is ignored and colour goes
+ * through the 601-2 luma; a grey image keeps its levels exactly.
+ */
+export async function decodeMask(input: Uint8Array | string): Promise<GrayImage> {
+  return rgbToLuma(await decodeRgb(input, "drop", "decodeMask"));
+}
+
+/** Encodes an RGB image. quality (1-100) applies to JPEG and WebP; PNG is always lossless. */
+export async function encodeImage(img: RgbImage, format: ImageFormat, quality?: number): Promise<Buffer> {
+  if (img.data.length !== img.width * img.height * 3) {
+    throw new Error(`encodeImage: ${img.width}x${img.height} RGB needs ${img.width * img.height * 3} bytes, got ${img.data.length}`);
+  }
+  if (quality !== undefined && !(Number.isInteger(quality) && quality >= 1 && quality <= 100)) {
+    throw new Error(`encodeImage: quality must be an integer from 1 to 100, got ${quality}`);
+  }
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } });
+  switch (format) {
+    case "png": return s.png().toBuffer();
+    case "jpeg": return s.jpeg({ quality }).toBuffer();
+    case "webp": return s.webp({ quality }).toBuffer();
+    default: throw new Error(`encodeImage: unsupported format "${format as string}" (png, jpeg or webp)`);
+  }
+}
