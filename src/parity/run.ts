@@ -10,6 +10,9 @@ import { runPriorCase } from "./prior.js";
 import { runMoVQCase } from "./movq.js";
 import { runImageProcessorCase } from "./images.js";
 import { runUNetCase } from "./unet.js";
+import { runPipelineCase } from "./pipelines.js";
+import { runSchedulerCase, runFunctionCase } from "./schedulers.js";
+import { isTokenizerSet, runTokenizerCases, runE2ETokenize } from "./tokenizers.js";
 import { isSeedSet, runSeedCases } from "./seeds.js";
 
 export interface ParityLine {
@@ -33,17 +36,29 @@ const RUNNERS: [string, Runner][] = [
   ["movq.", runMoVQCase],
   ["unet.", runUNetCase],
   ["unet_inpaint.", runUNetCase],
+  ["scheduler.", runSchedulerCase],
+  ["img2img.add_noise", runFunctionCase],
+  ["inpaint.prepare_mask", runFunctionCase],
+  ["get_new_h_w", runFunctionCase],
+  ["e2e.tokenize", runE2ETokenize],
+  ["pipeline.", runPipelineCase],
+  ["e2e.text2img.", runPipelineCase],
+  ["e2e.mix.", runPipelineCase],
+  ["e2e.img2img.", runPipelineCase],
+  ["e2e.inpaint.", runPipelineCase],
 ];
 
 function selected(id: string, only?: string[]): boolean {
   return !only || only.some((p) => id.startsWith(p));
 }
 
-/** The folders a case needs, relative to the set: its target when that names a component or pipeline folder. */
+/** The first folder a case needs that the set lacks: its target component or pipeline folders. */
 function missingFolder(set: CaseSet, c: Case): string | undefined {
-  const parts = c.target.split(/[+ ]/)[0];
-  if (c.kind === "function" || !/^[a-z_]+(\/[a-z_]+)?$/.test(parts)) return undefined;
-  return existsSync(join(set.dir, parts)) ? undefined : parts;
+  if (c.kind === "function") return undefined;
+  // "combined" = prior + the decoder it names; "prior+decoder" and "prior/tokenizer + decoder/tokenizer" list them.
+  const folders = c.target === "combined" ? ["prior", c.id.includes("inpaint") ? "inpaint" : "decoder"]
+    : c.target.replace(/\(.*\)/, "").split(/\s*\+\s*|\s+/).filter((f) => /^[a-z_]+(\/[a-z_]+)?$/.test(f));
+  return folders.find((f) => !existsSync(join(set.dir, f)));
 }
 
 export async function* runReferenceCases(dir: string, o: RunOptions): AsyncGenerator<ParityLine> {
@@ -67,6 +82,10 @@ export async function* runReferenceCases(dir: string, o: RunOptions): AsyncGener
 }
 
 export async function* runParity(dir: string, o: RunOptions): AsyncGenerator<ParityLine> {
+  if (isTokenizerSet(dir)) {
+    for await (const { id, result } of runTokenizerCases(dir, o.only)) yield { id, result };
+    return;
+  }
   if (isSeedSet(dir)) {
     for await (const { id, result } of runSeedCases(dir, o.only)) yield { id, result };
     return;

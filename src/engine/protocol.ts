@@ -1,0 +1,18 @@
+// Messages between the main thread and the inference worker.
+import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
+import type { ProgressEvent } from "../pipelines/progress.js";
+import type { EngineOptions, ModelDirs } from "../pipelines/components.js";
+
+export interface WorkerInit {
+  dirs: ModelDirs;
+  options: Omit<EngineOptions, "onLoad">;
+}
+
+export type ToWorker =
+  | { type: "run"; id: number; request: GenerateRequest; cancel: SharedArrayBuffer };
+
+export type FromWorker =
+  | { type: "progress"; id: number; event: ProgressEvent }
+  | { type: "load"; id: number; component: string; phase: "start" | "done"; ms?: number }
+  | { type: "result"; id: number; result: GenerateResult }
+  | { type: "error"; id: number; message: string; kind: "request" | "cancelled" | "internal" };

@@ -1,0 +1,161 @@
+// The decoder: MultilingualCLIP text encoding, UNet denoising conditioned on the prior's image embeddings, MoVQ
+// decoding — diffusers' KandinskyPipeline, KandinskyImg2ImgPipeline and KandinskyInpaintPipeline in one loop.
+import { join } from "node:path";
+import type { NoiseSource } from "../noise/noise-source.js";
+import { MClipSpec } from "../models/mclip.js";
+import { UNetSpec, UNET_OUTPUT } from "../models/unet/unet.js";
+import { MoVQDecodeSpec, MoVQEncodeSpec } from "../models/movq/movq.js";
+import { readConfig } from "../weights/config.js";
+import type { Scheduler } from "../schedulers/scheduler.js";
+import type { Components } from "./components.js";
+import { catBatch, repeatBatch, repeatInterleave, tensor, type HostTensor } from "./tensor.js";
+import { floatFeed, runOne, timestepFeed, tokenFeed, type TokenRows } from "./feeds.js";
+import { checkCancelled, type Progress } from "./progress.js";
+import {
+  concatChannels, getNewHW, guideUnetOutput, img2imgAddNoise, img2imgTimesteps, inpaintMask, maskLatents, schedulerInput,
+} from "./latents.js";
+
+export type DecoderMode =
+  | { kind: "text2img"; latents?: HostTensor }
+  | { kind: "img2img"; image: HostTensor; strength: number }
+  /** `mask`: [H, W] float, 1 = repaint (diffusers' convention). */
+  | { kind: "inpaint"; image: HostTensor; mask: HostTensor; latents?: HostTensor };
+
+export interface DecoderArgs {
+  cond: TokenRows;
+  uncond: TokenRows;
+  imageEmbeds: HostTensor;
+  negativeImageEmbeds: HostTensor;
+  numImagesPerPrompt: number;
+  height: number;
+  width: number;
+  steps: number;
+  guidanceScale: number;
+  scheduler: Scheduler;
+  noise: NoiseSource;
+  mode: DecoderMode;
+  progress?: Progress;
+  signal?: AbortSignal;
+  /** Called with the latents after each step (tests and previews). */
+  onLatents?: (step: number, latents: HostTensor) => void;
+}
+
+export interface DecoderResult {
+  finalLatents: HostTensor;
+  /** MoVQ output, NCHW in [-1, 1] (not clamped). */
+  imageRaw: HostTensor;
+}
+
+export class DecoderPipeline {
+  constructor(readonly repo: string, readonly components: Components) {}
+
+  /** 2 ** (number of MoVQ blocks − 1): pixels per latent. */
+  get movqScaleFactor(): number {
+    return 2 ** (readConfig<Record<string, any>>(join(this.repo, "movq")).block_out_channels.length - 1);
+  }
+
+  private async encodeText(rows: TokenRows) {
+    return this.components.use(join(this.repo, "text_encoder"), MClipSpec, undefined, async (s) => {
+      const out = await s.run({ input_ids: tokenFeed(rows.ids), attention_mask: tokenFeed(rows.mask) });
+      return { embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") };
+    });
+  }
+
+  /** movq.encode(image).latents */
+  async encodeImage(image: HostTensor): Promise<HostTensor> {
+    return this.components.use(join(this.repo, "movq"), MoVQEncodeSpec, undefined, async (s) =>
+      runOne(await s.run({ image: floatFeed(image) }), "latents"));
+  }
+
+  async decodeLatents(latents: HostTensor): Promise<HostTensor> {
+    return this.components.use(join(this.repo, "movq"), MoVQDecodeSpec, { quantize: false }, async (s) =>
+      runOne(await s.run({ latents: floatFeed(latents) }), "image"));
+  }
+
+  async run(a: DecoderArgs): Promise<DecoderResult> {
+    const n = a.numImagesPerPrompt;
+    const doCfg = a.guidanceScale > 1;
+    const batch = a.cond.ids.length * n;
+    const rep = (t: HostTensor) => repeatInterleave(t, n);
+
+    const cond = await this.encodeText(a.cond);
+    let embeds = rep(cond.embeds), hidden = rep(cond.hidden);
+    let imageEmbeds = rep(a.imageEmbeds);
+    if (doCfg) {
+      const unc = await this.encodeText(a.uncond);
+      embeds = catBatch([rep(unc.embeds), embeds]);
+      hidden = catBatch([rep(unc.hidden), hidden]);
+      imageEmbeds = catBatch([rep(a.negativeImageEmbeds), imageEmbeds]);
+    }
+
+    const sched = a.scheduler;
+    sched.setTimesteps(a.steps);
+    let timesteps = sched.timesteps;
+    const movqCfg = readConfig<Record<string, any>>(join(this.repo, "movq"));
+    const latentChannels: number = movqCfg.latent_channels;
+    const [h, w] = getNewHW(a.height, a.width, this.movqScaleFactor);
+    const shape = [batch, latentChannels, h, w];
+    const initial = (given?: HostTensor, drawnBy = "pipeline_kandinsky.prepare_latents") => {
+      const x = given ?? tensor(a.noise.randn(shape, drawnBy), shape);
+      return tensor(x.data.map((v) => v * sched.initNoiseSigma), x.shape);
+    };
+
+    let latents: HostTensor;
+    let extra: HostTensor | undefined; // inpaint: cat([masked_image, mask]) channels, per UNet batch row
+    const mode = a.mode;
+    if (mode.kind === "text2img") {
+      latents = initial(mode.latents);
+    } else if (mode.kind === "img2img") {
+      const encoded = toBatch(await this.encodeImage(mode.image), batch);
+      const plan = img2imgTimesteps(timesteps, a.steps, mode.strength, sched.numTrainTimesteps);
+      timesteps = plan.timesteps;
+      const scaled = tensor(encoded.data.map((v) => v * sched.initNoiseSigma), encoded.shape);
+      const noise = a.noise.randn(scaled.shape, "pipeline_kandinsky_img2img.prepare_latents");
+      latents = tensor(img2imgAddNoise(scaled, noise, plan.latentTimestep), scaled.shape);
+    } else {
+      const encoded = await this.encodeImage(mode.image);
+      const mask = inpaintMask(mode.mask, encoded.shape[2], encoded.shape[3]);
+      const maskedImage = tensor(maskLatents(encoded, mask), encoded.shape);
+      const cat = concatChannels(toBatch(maskedImage, batch), toBatch(mask, batch));
+      extra = doCfg ? repeatBatch(cat, 2) : cat;
+      latents = initial(mode.latents, "pipeline_kandinsky_inpaint.prepare_latents");
+    }
+
+    latents = await this.components.use(join(this.repo, "unet"), UNetSpec, undefined, async (s) => {
+      let x = latents;
+      for (let i = 0; i < timesteps.length; i++) {
+        checkCancelled(a.signal);
+        const t = timesteps[i];
+        let input = doCfg ? catBatch([x, x]) : x;
+        if (extra) input = concatChannels(input, extra);
+        const out = await s.run({
+          sample: floatFeed(input),
+          timestep: timestepFeed(s, t, input.shape[0]),
+          encoder_hidden_states: floatFeed(hidden),
+          text_embeds: floatFeed(embeds),
+          image_embeds: floatFeed(imageEmbeds),
+        });
+        let pred = runOne(out, UNET_OUTPUT);
+        if (doCfg) pred = guideUnetOutput(pred, latentChannels, a.guidanceScale);
+        pred = schedulerInput(pred, latentChannels, sched.wantsVariance);
+        x = tensor(sched.step(pred, t, x, a.noise).prevSample, x.shape);
+        a.onLatents?.(i, x);
+        a.progress?.({ stage: "decoder", step: i + 1, total: timesteps.length });
+      }
+      return x;
+    });
+    checkCancelled(a.signal);
+    const imageRaw = await this.decodeLatents(latents);
+    return { finalLatents: latents, imageRaw };
+  }
+}
+
+/**
+ * One image (or mask) for every row of the batch: as the combined pipelines repeat the image to the number of
+ * image embeddings and the decoder repeats it per image per prompt.
+ */
+function toBatch(t: HostTensor, batch: number): HostTensor {
+  if (t.shape[0] === batch) return t;
+  if (batch % t.shape[0] !== 0) throw new Error(`cannot spread ${t.shape[0]} images over a batch of ${batch}`);
+  return repeatInterleave(t, batch / t.shape[0]);
+}

@@ -1,0 +1,234 @@
+// The library API: text / images in, images out, for every Kandinsky 2.1 task. Prior and decoder share one
+// noise source, as diffusers' combined pipelines share one generator, so `seed: N` reproduces diffusers
+// with `torch.Generator("cpu").manual_seed(N)`.
+import { join } from "node:path";
+import type { NoiseSource } from "../noise/noise-source.js";
+import { SeededNoise, randomSeed } from "../noise/noise-source.js";
+import { loadTokenizer, type TextTokenizer } from "../tokenizers/index.js";
+import { ClipImageProcessor } from "../image/clip-processor.js";
+import { prepareImageTensor, prepareInpaintMask, decoderOutputToImageNp, imageNpToUint8, uint8ToRgbImages } from "../image/convert.js";
+import { cropTopLeft, type RgbImage, type GrayImage } from "../image/rgb.js";
+import { createDecoderScheduler, SCHEDULER_NAMES, type SchedulerName } from "../schedulers/index.js";
+import { Components, type EngineOptions, type ModelDirs } from "./components.js";
+import { PriorPipeline, interpolate, type InterpolateItem, type PriorResult } from "./prior.js";
+import { DecoderPipeline, type DecoderMode, type DecoderResult } from "./decoder.js";
+import { getNewHW } from "./latents.js";
+import type { HostTensor } from "./tensor.js";
+import type { TokenRows } from "./feeds.js";
+import type { Progress } from "./progress.js";
+
+export type Task = "text2img" | "img2img" | "inpaint" | "mix";
+
+export interface MixItem {
+  text?: string;
+  image?: RgbImage;
+  weight: number;
+}
+
+export interface GenerateRequest {
+  task?: Task;
+  prompt?: string;
+  negativePrompt?: string;
+  width?: number;
+  height?: number;
+  /** Decoder steps. */
+  steps?: number;
+  priorSteps?: number;
+  guidanceScale?: number;
+  priorGuidanceScale?: number;
+  /** Seed of torch's CPU generator; random when absent (the one used is returned). */
+  seed?: number;
+  numOutputs?: number;
+  scheduler?: SchedulerName;
+  /** img2img / inpaint input, resized to width x height. */
+  image?: RgbImage;
+  /** img2img: how much of the image is re-noised (0..1]. */
+  strength?: number;
+  /** inpaint mask: white = repaint (diffusers today); `invertMask` for the original implementation's masks. */
+  mask?: GrayImage;
+  invertMask?: boolean;
+  /** mix: weighted texts and images in CLIP image-embedding space. */
+  mix?: MixItem[];
+}
+
+/** The seed model's defaults on Replicate. */
+export const DEFAULTS = {
+  width: 512, height: 512, steps: 100, priorSteps: 25, guidanceScale: 4, priorGuidanceScale: 4,
+  numOutputs: 1, scheduler: "ddim" as SchedulerName, strength: 0.3,
+};
+
+export interface GenerateResult {
+  images: RgbImage[];
+  seed: number;
+}
+
+export interface RunControl {
+  progress?: Progress;
+  signal?: AbortSignal;
+  /** Replaces the seeded generator (e.g. recorded noise). */
+  noise?: NoiseSource;
+}
+
+export class RequestError extends Error {}
+
+export interface RawResult {
+  prior: PriorResult;
+  decoded: DecoderResult;
+  seed: number;
+}
+
+export function taskOf(req: GenerateRequest): Task {
+  return req.task ?? (req.mix ? "mix" : req.mask ? "inpaint" : req.image ? "img2img" : "text2img");
+}
+
+/** MoVQ output → uint8 images, exactly as the reference converts them (clamp(x·0.5+0.5), round(·255)). */
+export function toImages(imageRaw: HostTensor): RgbImage[] {
+  return uint8ToRgbImages(imageNpToUint8(decoderOutputToImageNp(imageRaw)));
+}
+
+const CLIP_MAX = 77;
+const XLMR_MAX = 77;
+
+export class Kandinsky {
+  readonly components: Components;
+  readonly prior: PriorPipeline;
+  private decoders = new Map<string, DecoderPipeline>();
+  private tokenizers = new Map<string, TextTokenizer>();
+
+  constructor(readonly dirs: ModelDirs, opts: EngineOptions) {
+    this.components = new Components(opts);
+    this.prior = new PriorPipeline(dirs.prior, this.components);
+  }
+
+  decoder(task: Task): DecoderPipeline {
+    const dir = task === "inpaint" ? this.dirs.inpaint : this.dirs.decoder;
+    if (!dir) throw new RequestError("inpainting needs an inpainting decoder model (kandinsky-2-1-inpaint)");
+    let d = this.decoders.get(dir);
+    if (!d) this.decoders.set(dir, (d = new DecoderPipeline(dir, this.components)));
+    return d;
+  }
+
+  private tokenizer(dir: string): TextTokenizer {
+    let t = this.tokenizers.get(dir);
+    if (!t) this.tokenizers.set(dir, (t = loadTokenizer(join(dir, "tokenizer"))));
+    return t;
+  }
+
+  /** Token rows for texts, as the prior (CLIP, model_max_length) or the decoder (XLM-R, 77) tokenizes them. */
+  tokens(repo: string, texts: string[], maxLength: number): TokenRows {
+    const tok = this.tokenizer(repo);
+    const enc = texts.map((t) => tok.encode(t, { maxLength }));
+    return { ids: enc.map((e) => e.inputIds), mask: enc.map((e) => e.attentionMask) };
+  }
+
+  /** KandinskyPriorPipeline.__call__ on text. */
+  async priorEmbeds(prompt: string, negativePrompt: string | undefined, n: number, steps: number, guidance: number,
+                    noise: NoiseSource, ctl: RunControl = {}): Promise<PriorResult> {
+    const repo = this.dirs.prior;
+    const hasNegative = negativePrompt !== undefined && negativePrompt !== null;
+    const cond = hasNegative ? [prompt, negativePrompt] : [prompt];
+    const uncond = hasNegative ? [negativePrompt, negativePrompt] : [""];
+    return this.prior.run({
+      cond: this.tokens(repo, cond, CLIP_MAX), uncond: this.tokens(repo, uncond, CLIP_MAX), hasNegative,
+      numImagesPerPrompt: n, steps, guidanceScale: guidance, noise, progress: ctl.progress, signal: ctl.signal,
+    });
+  }
+
+  /** KandinskyPriorPipeline.interpolate on texts and images. */
+  async mixEmbeds(items: MixItem[], steps: number, guidance: number, noise: NoiseSource, ctl: RunControl = {}): Promise<PriorResult> {
+    if (!items.length) throw new RequestError("mix needs at least one text or image");
+    const repo = this.dirs.prior;
+    const empty = this.tokens(repo, [""], CLIP_MAX);
+    const entries: InterpolateItem[] = items.map((it) => {
+      if (it.text !== undefined) return { text: { cond: this.tokens(repo, [it.text], CLIP_MAX), uncond: empty } };
+      if (it.image) return { pixelValues: this.clipProcessor().preprocess([it.image]) };
+      throw new RequestError("each mix item needs a text or an image");
+    });
+    return interpolate(this.prior, {
+      items: entries, weights: items.map((it) => it.weight), empty, steps, guidanceScale: guidance, noise,
+      progress: ctl.progress, signal: ctl.signal,
+    });
+  }
+
+  clipProcessor(): ClipImageProcessor {
+    return ClipImageProcessor.fromFile(join(this.dirs.prior, "image_processor", "preprocessor_config.json"));
+  }
+
+  /**
+   * Prior then decoder, sharing one noise source, as diffusers' combined pipelines share one generator: the
+   * decoder gets the prompt once per image embedding and '' as its unconditional text. Returns the uncropped
+   * tensors at the reference's rounded size.
+   */
+  async run(req: GenerateRequest, ctl: RunControl = {}): Promise<RawResult> {
+    const r = { ...DEFAULTS, ...stripUndefined(req) };
+    const task = taskOf(req);
+    validate(r, task);
+    const seed = req.seed ?? randomSeed();
+    const noise = ctl.noise ?? new SeededNoise(seed);
+    const prompt = r.prompt ?? "";
+
+    const prior = task === "mix"
+      ? await this.mixEmbeds(req.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
+      : await this.priorEmbeds(prompt, req.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
+
+    const decoder = this.decoder(task);
+    const f = decoder.movqScaleFactor;
+    const [lh, lw] = getNewHW(r.height, r.width, f);
+    const [H, W] = [lh * f, lw * f];
+    let mode: DecoderMode = { kind: "text2img" };
+    if (task === "img2img" || task === "inpaint") {
+      const image = prepareImageTensor(req.image!, W, H);
+      mode = task === "img2img"
+        ? { kind: "img2img", image, strength: r.strength }
+        : { kind: "inpaint", image, mask: { data: prepareInpaintMask(req.mask!, W, H, req.invertMask ?? false), shape: [H, W] } };
+    }
+    const rows = prior.imageEmbeds.shape[0];
+    const repo = decoder.repo;
+    const decoded = await decoder.run({
+      cond: this.tokens(repo, new Array(rows).fill(task === "mix" ? "" : prompt), XLMR_MAX),
+      uncond: this.tokens(repo, new Array(rows).fill(""), XLMR_MAX),
+      imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
+      numImagesPerPrompt: 1, height: H, width: W, steps: r.steps, guidanceScale: r.guidanceScale,
+      scheduler: createDecoderScheduler(r.scheduler, repo), noise, mode, progress: ctl.progress, signal: ctl.signal,
+    });
+    return { prior, decoded, seed };
+  }
+
+  /** Images of exactly the requested size. */
+  async generate(req: GenerateRequest, ctl: RunControl = {}): Promise<GenerateResult> {
+    const { decoded, seed } = await this.run(req, ctl);
+    const width = req.width ?? DEFAULTS.width, height = req.height ?? DEFAULTS.height;
+    // Generated at the rounded size; cropped to the request as the original implementation does (top-left).
+    const images = toImages(decoded.imageRaw)
+      .map((im) => (im.width === width && im.height === height ? im : cropTopLeft(im, width, height)));
+    return { images, seed };
+  }
+
+  async close(): Promise<void> {
+    await this.components.releaseAll();
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function validate(r: typeof DEFAULTS & GenerateRequest, task: Task): void {
+  const int = (name: string, v: number, lo: number, hi: number) => {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(`${name} must be an integer from ${lo} to ${hi}, got ${v}`);
+  };
+  int("width", r.width, 16, 4096);
+  int("height", r.height, 16, 4096);
+  int("steps", r.steps, 1, 1000);
+  int("prior steps", r.priorSteps, 2, 1000);
+  int("num outputs", r.numOutputs, 1, 16);
+  for (const [k, v] of [["guidance scale", r.guidanceScale], ["prior guidance scale", r.priorGuidanceScale]] as const) {
+    if (!Number.isFinite(v) || v < 0) throw new RequestError(`${k} must be a number >= 0, got ${v}`);
+  }
+  if (!SCHEDULER_NAMES.includes(r.scheduler)) throw new RequestError(`unknown scheduler "${r.scheduler}" (one of ${SCHEDULER_NAMES.join(", ")})`);
+  if ((task === "img2img" || task === "inpaint") && !r.image) throw new RequestError(`${task} needs an image`);
+  if (task === "inpaint" && !r.mask) throw new RequestError("inpaint needs a mask");
+  if (task === "img2img" && !(r.strength > 0 && r.strength <= 1)) throw new RequestError(`strength must be in (0, 1], got ${r.strength}`);
+  if (task === "mix" && (!r.mix || !r.mix.length)) throw new RequestError("mix needs texts and/or images with weights");
+  if (task === "text2img" && !r.prompt) throw new RequestError("a prompt is required");
+}

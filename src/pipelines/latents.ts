@@ -1,0 +1,168 @@
+// Small latent-space steps of the Kandinsky 2.1 decoder pipelines (diffusers 0.24), on Float32Array + shape.
+// float32 arithmetic is rounded per operation, as torch evaluates it.
+import type { HostTensor } from "../parity/cases.js";
+import { alphasFromBetas, cumprodF32, linspaceF32 } from "../schedulers/betas.js";
+import { addNoiseWith, splitChannels } from "../schedulers/sample-ops.js";
+
+const f32 = Math.fround;
+
+/**
+ * get_new_h_w: the latent size for an h×w request, each side rounded UP to a multiple of scaleFactor²
+ * pixels, then divided by scaleFactor (the image comes out at latent × scaleFactor).
+ */
+export function getNewHW(h: number, w: number, scaleFactor = 8): [number, number] {
+  const cell = scaleFactor * scaleFactor;
+  return [Math.ceil(h / cell) * scaleFactor, Math.ceil(w / cell) * scaleFactor];
+}
+
+let img2imgAlphas: Float32Array | undefined;
+
+/**
+ * KandinskyImg2ImgPipeline.add_noise: forward diffusion of the encoded image with the pipeline's OWN schedule,
+ * linspace(0.0001, 0.02, 1000) betas, not the scheduler's. One timestep per batch item, or one for all.
+ */
+export function img2imgAddNoise(original: HostTensor, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
+  img2imgAlphas ??= cumprodF32(alphasFromBetas(linspaceF32(0.0001, 0.02, 1000)));
+  return addNoiseWith(img2imgAlphas, original, noise, typeof timesteps === "number" ? [timesteps] : timesteps);
+}
+
+/**
+ * img2img's schedule for `strength`: denoising runs over the last int(N·strength) of the scheduler's N
+ * timesteps, while the encoded image is noised to int(numTrainTimesteps·strength) - 2 (the original
+ * Kandinsky formula), not to the first of those timesteps.
+ */
+export function img2imgTimesteps(
+  schedulerTimesteps: readonly number[],
+  numInferenceSteps: number,
+  strength: number,
+  numTrainTimesteps: number,
+): { timesteps: number[]; latentTimestep: number } {
+  const latentTimestep = Math.trunc(numTrainTimesteps * strength) - 2;
+  if (!(strength > 0 && strength <= 1) || latentTimestep < 0) {
+    throw new RangeError(`img2img strength must be in (0, 1] and give a noise timestep >= 0, got ${strength}`);
+  }
+  const initSteps = Math.min(Math.trunc(numInferenceSteps * strength), numInferenceSteps);
+  const start = Math.max(numInferenceSteps - initSteps, 0);
+  return { timesteps: schedulerTimesteps.slice(start), latentTimestep };
+}
+
+/**
+ * The inpaint pipeline's mask steps up to latent size, in the reference's order: binarise at 0.5
+ * (>= 0.5 → 1), invert so that 1 = keep (input 1 = repaint), nearest-resize to latentH×latentW (the encoded
+ * image's size), then `prepareMask`. `mask` is H×W or B×1×H×W; the result B×1×latentH×latentW.
+ */
+export function inpaintMask(mask: HostTensor, latentH: number, latentW: number): HostTensor {
+  let shape = mask.shape;
+  if (shape.length === 2) shape = [1, 1, ...shape];
+  if (shape.length !== 4 || shape[1] !== 1) throw new RangeError(`inpaint mask must be HxW or Bx1xHxW, got [${mask.shape}]`);
+  // NaN stays NaN through both comparisons, as in the reference.
+  const keep = mask.data.map((v) => 1 - (v < 0.5 ? 0 : v >= 0.5 ? 1 : v));
+  return prepareMask(resizeNearest({ data: keep, shape }, latentH, latentW));
+}
+
+/**
+ * F.interpolate(x, (outH, outW), mode="nearest") on N×C×H×W: source index floor(dst · in/out) in float32,
+ * clamped to the last row/column.
+ */
+export function resizeNearest(t: HostTensor, outH: number, outW: number): HostTensor {
+  const [n, c, inH, inW] = t.shape;
+  const index = (dst: number, inSize: number, outSize: number) =>
+    inSize === outSize ? dst : Math.min(Math.floor(f32(dst * f32(inSize / outSize))), inSize - 1);
+  const rows = Array.from({ length: outH }, (_, y) => index(y, inH, outH));
+  const cols = Array.from({ length: outW }, (_, x) => index(x, inW, outW));
+  const out = new Float32Array(n * c * outH * outW);
+  let o = 0;
+  for (let p = 0; p < n * c; p++) {
+    for (const y of rows) for (const x of cols) out[o++] = t.data[(p * inH + y) * inW + x];
+  }
+  return { data: out, shape: [n, c, outH, outW] };
+}
+
+/**
+ * prepare_mask: every pixel that is not exactly 1 (keep) zeroes, in all channels, its neighbours
+ * (i-1,j), (i,j-1), (i-1,j-1), (i+1,j), (i,j+1), (i+1,j+1) — not the other two diagonals — judged on the
+ * input of channel 0. B×C×H×W.
+ */
+export function prepareMask(mask: HostTensor): HostTensor {
+  const [n, c, h, w] = mask.shape;
+  const out = mask.data.slice();
+  const neighbours = [[-1, 0], [0, -1], [-1, -1], [1, 0], [0, 1], [1, 1]];
+  for (let b = 0; b < n; b++) {
+    const base = b * c * h * w;
+    for (let i = 0; i < h; i++) {
+      for (let j = 0; j < w; j++) {
+        if (mask.data[base + i * w + j] === 1) continue;
+        for (const [di, dj] of neighbours) {
+          const y = i + di, x = j + dj;
+          if (y < 0 || y >= h || x < 0 || x >= w) continue;
+          for (let ch = 0; ch < c; ch++) out[base + (ch * h + y) * w + x] = 0;
+        }
+      }
+    }
+  }
+  return { data: out, shape: [...mask.shape] };
+}
+
+/** masked_image = image latents × mask, the B×1×h×w mask broadcast over channels (and over the batch if 1). */
+export function maskLatents(latents: HostTensor, mask: HostTensor): Float32Array {
+  const [n, c, h, w] = latents.shape;
+  const [mn, mc, mh, mw] = mask.shape;
+  if (mc !== 1 || mh !== h || mw !== w || (mn !== 1 && mn !== n)) {
+    throw new RangeError(`mask [${mask.shape}] does not broadcast to latents [${latents.shape}]`);
+  }
+  const plane = h * w;
+  return latents.data.map((v, i) => {
+    const b = Math.floor(i / (c * plane));
+    return v * mask.data[(mn === 1 ? 0 : b) * plane + (i % plane)];
+  });
+}
+
+/**
+ * Classifier-free guidance on a batch ordered [uncond, cond]: uncond + scale · (cond - uncond), per the
+ * halves; returns half the batch. Used for the prior's embeddings and the UNet's eps.
+ */
+export function classifierFreeGuidance(pred: HostTensor, scale: number): HostTensor {
+  const [batch, ...rest] = pred.shape;
+  if (batch % 2 !== 0) throw new RangeError(`guidance needs an even batch [uncond, cond], got ${batch}`);
+  const half = pred.data.length / 2;
+  const s = f32(scale);
+  const out = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const u = pred.data[i];
+    out[i] = u + f32(s * f32(pred.data[half + i] - u));
+  }
+  return { data: out, shape: [batch / 2, ...rest] };
+}
+
+/**
+ * The decoder UNet's 2C-channel output under guidance: guidance on the eps half only, the cond half's
+ * learned variance kept: returns [guided eps, cond variance] of shape (B/2, 2C, h, w).
+ */
+export function guideUnetOutput(output: HostTensor, latentChannels: number, scale: number): HostTensor {
+  const [eps, variance] = splitChannels(output, latentChannels);
+  const guided = classifierFreeGuidance(eps, scale);
+  const condVariance = variance.data.subarray(variance.data.length / 2);
+  return concatChannels(guided, { data: condVariance, shape: [guided.shape[0], ...variance.shape.slice(1)] });
+}
+
+/** What the scheduler's step gets: the whole 2C output if it wants the variance, else the eps channels. */
+export function schedulerInput(noisePred: HostTensor, latentChannels: number, wantsVariance: boolean): HostTensor {
+  if (wantsVariance || noisePred.shape[1] === latentChannels) return noisePred;
+  return splitChannels(noisePred, latentChannels)[0];
+}
+
+/** torch.cat([a, b], dim=1) for tensors of equal batch and trailing shape. */
+export function concatChannels(a: HostTensor, b: HostTensor): HostTensor {
+  const [n, ca, ...rest] = a.shape;
+  const cb = b.shape[1];
+  if (b.shape[0] !== n || b.shape.slice(2).join() !== rest.join()) {
+    throw new RangeError(`cannot concatenate [${a.shape}] and [${b.shape}] on channels`);
+  }
+  const inner = rest.reduce((x, y) => x * y, 1);
+  const out = new Float32Array(a.data.length + b.data.length);
+  for (let i = 0; i < n; i++) {
+    out.set(a.data.subarray(i * ca * inner, (i + 1) * ca * inner), i * (ca + cb) * inner);
+    out.set(b.data.subarray(i * cb * inner, (i + 1) * cb * inner), (i * (ca + cb) + ca) * inner);
+  }
+  return { data: out, shape: [n, ca + cb, ...rest] };
+}

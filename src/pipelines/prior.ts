@@ -1,0 +1,152 @@
+// The prior: CLIP text encoding + PriorTransformer denoising with the UnCLIP scheduler → CLIP image embeddings,
+// as diffusers' KandinskyPriorPipeline (__call__ and interpolate).
+import { join } from "node:path";
+import type { NoiseSource } from "../noise/noise-source.js";
+import { ClipTextSpec, ClipVisionSpec } from "../models/clip.js";
+import { PriorSpec, readClipStats, postProcessLatents } from "../models/prior.js";
+import { loadScheduler } from "../schedulers/config.js";
+import { Checkpoint } from "../weights/checkpoint.js";
+import type { Components } from "./components.js";
+import { catBatch, halves, repeatInterleave, repeatBatch, tensor, type HostTensor } from "./tensor.js";
+import { tokenFeed, timestepFeed, runOne, type TokenRows } from "./feeds.js";
+import { checkCancelled, type Progress } from "./progress.js";
+import { classifierFreeGuidance } from "./latents.js";
+
+export interface PriorArgs {
+  /** Prompt rows, and negative rows when a negative prompt is given (the reference's batch [prompts, negatives]). */
+  cond: TokenRows;
+  /** The unconditional rows: '' per prompt, or the negative prompt for every cond row. */
+  uncond: TokenRows;
+  /** True when `cond` ends with negative-prompt rows (their results become the negative embeddings). */
+  hasNegative: boolean;
+  numImagesPerPrompt: number;
+  steps: number;
+  guidanceScale: number;
+  noise: NoiseSource;
+  /** Initial latents instead of a draw. */
+  latents?: HostTensor;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+export interface PriorResult {
+  imageEmbeds: HostTensor;
+  negativeImageEmbeds: HostTensor;
+}
+
+export class PriorPipeline {
+  constructor(readonly repo: string, readonly components: Components) {}
+
+  /** CLIP text: text_embeds and last_hidden_state for token rows (no attention mask, as the reference calls it). */
+  private async encodeText(rows: TokenRows) {
+    return this.components.use(join(this.repo, "text_encoder"), ClipTextSpec, { withMask: false }, async (s) => {
+      const out = await s.run({ input_ids: tokenFeed(rows.ids) });
+      return { embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") };
+    });
+  }
+
+  /** image_encoder(pixel_values).image_embeds */
+  async encodeImage(pixelValues: HostTensor): Promise<HostTensor> {
+    return this.components.use(join(this.repo, "image_encoder"), ClipVisionSpec, undefined, async (s) =>
+      runOne(await s.run({ pixel_values: { data: pixelValues.data, dims: pixelValues.shape } }), "image_embeds"));
+  }
+
+  /** The negative embedding without a negative prompt: the image encoder applied to all-zero pixel values. */
+  async zeroImageEmbeds(batch: number): Promise<HostTensor> {
+    const cfg = (await import("../weights/config.js")).readConfig<Record<string, any>>(join(this.repo, "image_encoder"));
+    const size = cfg.image_size;
+    const zero = await this.encodeImage(tensor(new Float32Array(3 * size * size), [1, 3, size, size]));
+    return repeatBatch(zero, batch);
+  }
+
+  async run(a: PriorArgs): Promise<PriorResult> {
+    const n = a.numImagesPerPrompt;
+    const doCfg = a.guidanceScale > 1;
+    const cond = await this.encodeText(a.cond);
+    const rep = (t: HostTensor) => repeatInterleave(t, n);
+    let embeds = rep(cond.embeds), hidden = rep(cond.hidden), mask = rep(maskTensor(a.cond));
+    if (doCfg) {
+      const unc = await this.encodeText(a.uncond);
+      embeds = catBatch([rep(unc.embeds), embeds]);
+      hidden = catBatch([rep(unc.hidden), hidden]);
+      mask = catBatch([rep(maskTensor(a.uncond)), mask]);
+    }
+
+    const scheduler = loadScheduler(join(this.repo, "scheduler"));
+    scheduler.setTimesteps(a.steps);
+    const timesteps = scheduler.timesteps;
+    const batch = a.cond.ids.length * n;
+    const priorDir = join(this.repo, "prior");
+    let latents: HostTensor = await this.components.use(priorDir, PriorSpec, undefined, async (s, cfg) => {
+      const dim = cfg.embeddingDim;
+      let x = a.latents ?? tensor(a.noise.randn([batch, dim], "pipeline_kandinsky_prior.prepare_latents"), [batch, dim]);
+      x = tensor(x.data.map((v) => v * scheduler.initNoiseSigma), x.shape);
+      for (let i = 0; i < timesteps.length; i++) {
+        checkCancelled(a.signal);
+        const t = timesteps[i];
+        const input = doCfg ? catBatch([x, x]) : x;
+        const out = await s.run({
+          hidden_states: { data: input.data, dims: input.shape },
+          timestep: timestepFeed(s, t, input.shape[0]),
+          proj_embedding: { data: embeds.data, dims: embeds.shape },
+          encoder_hidden_states: { data: hidden.data, dims: hidden.shape },
+          attention_mask: { data: Uint8Array.from(mask.data), dims: mask.shape },
+        });
+        let pred = runOne(out, "predicted_image_embedding");
+        if (doCfg) pred = classifierFreeGuidance(pred, a.guidanceScale);
+        const prevTimestep = i + 1 < timesteps.length ? timesteps[i + 1] : undefined;
+        x = tensor(scheduler.step(pred, t, x, a.noise, { prevTimestep }).prevSample, x.shape);
+        a.progress?.({ stage: "prior", step: i + 1, total: timesteps.length });
+      }
+      return x;
+    });
+
+    latents = postProcessLatents(readClipStats(new Checkpoint(priorDir)), latents);
+    if (a.hasNegative) {
+      const [imageEmbeds, negativeImageEmbeds] = halves(latents);
+      return { imageEmbeds, negativeImageEmbeds };
+    }
+    return { imageEmbeds: latents, negativeImageEmbeds: await this.zeroImageEmbeds(latents.shape[0]) };
+  }
+}
+
+/** One entry of an interpolation: text (as prompt rows and their '' uncond rows) or CLIP pixel values. */
+export type InterpolateItem = { text: { cond: TokenRows; uncond: TokenRows } } | { pixelValues: HostTensor };
+
+export interface InterpolateArgs {
+  items: InterpolateItem[];
+  weights: number[];
+  /** Token rows of '' (the final run's prompt and every run's uncond). */
+  empty: TokenRows;
+  steps: number;
+  guidanceScale: number;
+  noise: NoiseSource;
+  progress?: Progress;
+  signal?: AbortSignal;
+}
+
+/**
+ * KandinskyPriorPipeline.interpolate: the weighted sum of the items' image embeddings; the negative embedding
+ * comes from a final run with prompt '' (whose noise draws are consumed as the reference consumes them).
+ */
+export async function interpolate(prior: PriorPipeline, a: InterpolateArgs): Promise<PriorResult> {
+  if (a.items.length !== a.weights.length) throw new Error(`${a.items.length} items but ${a.weights.length} weights`);
+  const run = (cond: TokenRows, uncond: TokenRows) => prior.run({
+    cond, uncond, hasNegative: false, numImagesPerPrompt: 1, steps: a.steps, guidanceScale: a.guidanceScale,
+    noise: a.noise, progress: a.progress, signal: a.signal,
+  });
+  let sum: Float32Array | undefined;
+  for (let i = 0; i < a.items.length; i++) {
+    const it = a.items[i];
+    const e = "text" in it ? (await run(it.text.cond, it.text.uncond)).imageEmbeds : await prior.encodeImage(it.pixelValues);
+    sum ??= new Float32Array(e.shape[1]);
+    // cat(weight * embeds).sum(dim=0, keepdim=True)
+    for (let r = 0; r < e.shape[0]; r++) for (let j = 0; j < sum.length; j++) sum[j] += e.data[r * sum.length + j] * a.weights[i];
+  }
+  const zero = await run(a.empty, a.empty);
+  return { imageEmbeds: tensor(sum!, [1, sum!.length]), negativeImageEmbeds: zero.negativeImageEmbeds };
+}
+
+function maskTensor(rows: TokenRows): HostTensor {
+  return tensor(Float32Array.from(rows.mask.flat()), [rows.mask.length, rows.mask[0].length]);
+}

@@ -1,0 +1,155 @@
+// XLM-R tokenizer (decoder text encoder): transformers' slow XLMRobertaTokenizer, i.e. a sentencepiece unigram model
+// with fairseq ids, on tokenizers.js's Unigram model (lattice Viterbi; it also fuses runs of unknown characters into
+// one <unk>, as sentencepiece does). sentencepiece's normaliser is ours (see sentencepiece-normalizer.ts).
+// tokenizers.js sums piece scores in float64 where sentencepiece uses float32: only a near-tie between two
+// segmentations could come out differently.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { readSentencePieceModel, type NormalizerSpec, type SentencePieceModel } from "./sentencepiece-model.js";
+import { SentencePieceNormalizer } from "./sentencepiece-normalizer.js";
+import { readJsonFile } from "./json-file.js";
+import { resolveSpecialTokens, type SpecialTokenDefaults } from "./special-tokens.js";
+import { FramedTokenizer, resolveFraming, type Framing } from "./text-tokenizer.js";
+
+const SPECIALS: SpecialTokenDefaults = {
+  defaults: {
+    bos_token: "<s>",
+    eos_token: "</s>",
+    sep_token: "</s>",
+    cls_token: "<s>",
+    unk_token: "<unk>",
+    pad_token: "<pad>",
+    mask_token: "<mask>",
+  },
+  wrapped: { mask_token: { lstrip: true, rstrip: false } },
+};
+
+// fairseq layout: these take ids 0-3, sentencepiece piece k >= 3 takes id k + 1 and <mask> the last id.
+const FAIRSEQ_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"];
+const MASK = "<mask>";
+const UNK_ID = 3;
+const DEFAULT_MAX_LENGTH = 512;
+// sentencepiece never matches control or unknown pieces inside text, but tokenizers.js puts every vocabulary entry
+// in its lattice trie; giving those entries a leading lone surrogate, which decoded UTF-8 text never contains,
+// keeps them out while preserving the ids.
+const UNMATCHABLE = "\ud800";
+
+/** Unigram vocabulary in fairseq id order (index = id) plus the sentencepiece normaliser settings. */
+interface XlmrModel {
+  vocab: [string, number][];
+  normalizer: NormalizerSpec;
+}
+
+/** XLMRobertaConverter's vocabulary from a sentencepiece model, which must have XLM-R's layout. */
+function xlmrModelFromSentencePiece(sp: SentencePieceModel, source: string): XlmrModel {
+  const unsupported = (what: string) => new Error(`${source}: ${what} is not supported (XLM-R's layout expected)`);
+  if (sp.modelType !== "UNIGRAM") throw unsupported(`model type ${sp.modelType}`);
+  if (sp.byteFallback) throw unsupported("byte fallback");
+  if (sp.treatWhitespaceAsSuffix) throw unsupported("treat_whitespace_as_suffix");
+  const expected = ["UNKNOWN", "CONTROL", "CONTROL"];
+  sp.pieces.forEach((p, i) => {
+    const want = expected[i] ?? "NORMAL";
+    if (p.type !== want) throw unsupported(`piece ${i} "${p.piece}" of type ${p.type} (expected ${want})`);
+  });
+  const vocab: [string, number][] = [
+    ...FAIRSEQ_TOKENS.map((t): [string, number] => [t, 0]),
+    ...sp.pieces.slice(3).map((p): [string, number] => [p.piece, p.score]),
+    [MASK, 0],
+  ];
+  return { vocab, normalizer: sp.normalizer };
+}
+
+function findStep(step: any, type: string, list: "normalizers" | "pretokenizers"): any[] {
+  if (!step) return [];
+  if (step.type === "Sequence") return (step[list] ?? []).flatMap((s: any) => findStep(s, type, list));
+  return step.type === type ? [step] : [];
+}
+
+/**
+ * The same from a tokenizer.json written by XLMRobertaConverter: Unigram vocabulary; normaliser Precompiled
+ * (sentencepiece's charsmap) + Replace(" {2,}", " ") when extra whitespace is removed; Metaspace pre-tokenizer
+ * adding the dummy prefix.
+ */
+function xlmrModelFromTokenizerJson(json: any, source: string): XlmrModel {
+  const m = json?.model;
+  if (m?.type !== "Unigram" || !Array.isArray(m.vocab) || m.unk_id !== UNK_ID) {
+    throw new Error(`${source}: expected a Unigram model with unk_id ${UNK_ID} (XLM-R)`);
+  }
+  const precompiled = findStep(json.normalizer, "Precompiled", "normalizers")[0];
+  if (typeof precompiled?.precompiled_charsmap !== "string") {
+    throw new Error(`${source}: no Precompiled normalizer with sentencepiece's charsmap`);
+  }
+  const metaspace = findStep(json.pre_tokenizer, "Metaspace", "pretokenizers")[0];
+  if (!metaspace) throw new Error(`${source}: no Metaspace pre-tokenizer`);
+  const collapse = findStep(json.normalizer, "Replace", "normalizers").some((r) => r.pattern?.Regex === " {2,}");
+  return {
+    vocab: m.vocab,
+    normalizer: {
+      name: "tokenizer.json",
+      precompiledCharsmap: new Uint8Array(Buffer.from(precompiled.precompiled_charsmap, "base64")),
+      addDummyPrefix:
+        metaspace.prepend_scheme !== undefined ? metaspace.prepend_scheme !== "never" : metaspace.add_prefix_space !== false,
+      removeExtraWhitespaces: collapse,
+      escapeWhitespaces: true, // Metaspace turns spaces into "▁"
+    },
+  };
+}
+
+export class XlmrTokenizer extends FramedTokenizer {
+  readonly kind = "xlmr" as const;
+
+  constructor(private readonly unigram: Tokenizer, private readonly normalizer: SentencePieceNormalizer, framing: Framing) {
+    super(framing);
+  }
+
+  protected textIds(text: string): number[] {
+    const normalized = this.normalizer.normalize(text);
+    return normalized ? this.unigram.encode(normalized, { add_special_tokens: false }).ids : [];
+  }
+}
+
+function createXlmrTokenizer(dir: string, model: XlmrModel): XlmrTokenizer {
+  const config = readJsonFile(join(dir, "tokenizer_config.json")) ?? {};
+  const specials = resolveSpecialTokens(dir, config, SPECIALS);
+  const { vocab } = model;
+  if (vocab.length < FAIRSEQ_TOKENS.length + 1 || vocab[vocab.length - 1][0] !== MASK ||
+      FAIRSEQ_TOKENS.some((t, i) => vocab[i][0] !== t)) {
+    throw new Error(`XLM-R tokenizer ${dir}: vocabulary is not in the fairseq layout (<s> <pad> </s> <unk> ... <mask>)`);
+  }
+  const reserved = new Set([...FAIRSEQ_TOKENS.keys(), vocab.length - 1]);
+  const unigram = new Tokenizer(
+    {
+      model: {
+        type: "Unigram",
+        unk_id: UNK_ID,
+        vocab: vocab.map(([piece, score], id) => [reserved.has(id) ? UNMATCHABLE + piece : piece, score]),
+      },
+      added_tokens: [],
+      normalizer: null,
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: null,
+    },
+    {},
+  );
+  // `_convert_token_to_id`: the fairseq names, else the piece's id.
+  const ids = new Map(vocab.map(([piece], id) => [piece, id]));
+  const framing = resolveFraming(
+    specials,
+    (content) => ids.get(content),
+    { start: "cls_token", end: "sep_token" },
+    config.model_max_length ?? DEFAULT_MAX_LENGTH,
+    `XLM-R tokenizer ${dir}`,
+  );
+  return new XlmrTokenizer(unigram, new SentencePieceNormalizer(model.normalizer), framing);
+}
+
+/** From tokenizer.json when present, else from sentencepiece.bpe.model. */
+export function loadXlmrTokenizer(dir: string): XlmrTokenizer {
+  const jsonFile = join(dir, "tokenizer.json");
+  const spFile = join(dir, "sentencepiece.bpe.model");
+  if (existsSync(jsonFile)) return createXlmrTokenizer(dir, xlmrModelFromTokenizerJson(readJsonFile(jsonFile), jsonFile));
+  if (existsSync(spFile)) return createXlmrTokenizer(dir, xlmrModelFromSentencePiece(readSentencePieceModel(spFile), spFile));
+  throw new Error(`XLM-R tokenizer ${dir}: missing ${spFile} (and no tokenizer.json)`);
+}
