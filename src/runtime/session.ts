@@ -55,6 +55,11 @@ export class Session {
     return new Session(inner, provider, new Map(Object.entries(graph.inputElems)));
   }
 
+  /** The element type a graph input declares. */
+  inputElem(name: string): Elem | undefined {
+    return this.inputElems.get(name);
+  }
+
   get inputNames(): readonly string[] {
     return this.inner.inputNames;
   }
