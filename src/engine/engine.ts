@@ -4,12 +4,14 @@ import { Worker } from "node:worker_threads";
 import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
 import { RequestError } from "../pipelines/kandinsky.js";
 import { CancelledError, type ProgressEvent } from "../pipelines/progress.js";
-import type { FromWorker, WorkerInit } from "./protocol.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
 
 export interface JobControl {
   onProgress?: (e: ProgressEvent) => void;
   onLoad?: (component: string, phase: "start" | "done", ms?: number) => void;
   signal?: AbortSignal;
+  /** Ask for a cheap latent preview with each decoder step. */
+  preview?: boolean;
 }
 
 export class EngineCrashedError extends Error {}
@@ -74,7 +76,7 @@ export class Engine {
         w.on("exit", onExit);
         w.on("error", onError);
         w.ref();
-        w.postMessage({ type: "run", id, request, cancel });
+        w.postMessage({ type: "run", id, request, cancel, preview: ctl.preview ?? false } satisfies ToWorker);
       });
     } finally {
       this.worker?.unref();

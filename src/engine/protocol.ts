@@ -9,7 +9,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: "run"; id: number; request: GenerateRequest; cancel: SharedArrayBuffer };
+  | { type: "run"; id: number; request: GenerateRequest; cancel: SharedArrayBuffer; preview: boolean };
 
 export type FromWorker =
   | { type: "progress"; id: number; event: ProgressEvent }

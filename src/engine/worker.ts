@@ -25,6 +25,7 @@ port.on("message", async (m: ToWorker) => {
   try {
     const result = await engine.generate(m.request, {
       signal: flagSignal(m.cancel),
+      preview: m.preview,
       progress: (event) => send({ type: "progress", id: m.id, event }),
     });
     const transfer = result.images.map((im) => im.data.buffer as ArrayBuffer);

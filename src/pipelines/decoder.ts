@@ -36,8 +36,8 @@ export interface DecoderArgs {
   mode: DecoderMode;
   progress?: Progress;
   signal?: AbortSignal;
-  /** Called with the latents after each step (tests and previews). */
-  onLatents?: (step: number, latents: HostTensor) => void;
+  /** Attach a cheap preview of the current x0 estimate to each progress event. */
+  preview?: boolean;
 }
 
 export interface DecoderResult {
@@ -138,9 +138,12 @@ export class DecoderPipeline {
         let pred = runOne(out, UNET_OUTPUT);
         if (doCfg) pred = guideUnetOutput(pred, latentChannels, a.guidanceScale);
         pred = schedulerInput(pred, latentChannels, sched.wantsVariance);
-        x = tensor(sched.step(pred, t, x, a.noise).prevSample, x.shape);
-        a.onLatents?.(i, x);
-        a.progress?.({ stage: "decoder", step: i + 1, total: timesteps.length });
+        const step = sched.step(pred, t, x, a.noise);
+        x = tensor(step.prevSample, x.shape);
+        a.progress?.({
+          stage: "decoder", step: i + 1, total: timesteps.length,
+          preview: a.preview ? latentPreview(tensor(step.predOriginalSample, x.shape)) : undefined,
+        });
       }
       return x;
     });
@@ -158,4 +161,22 @@ function toBatch(t: HostTensor, batch: number): HostTensor {
   if (t.shape[0] === batch) return t;
   if (batch % t.shape[0] !== 0) throw new Error(`cannot spread ${t.shape[0]} images over a batch of ${batch}`);
   return repeatInterleave(t, batch / t.shape[0]);
+}
+
+/**
+ * A cheap preview of latents, without running MoVQ: the first image's first three latent channels, each
+ * stretched to 0..255, at latent resolution. Shows layout and progress, not colours.
+ */
+export function latentPreview(latents: HostTensor): { width: number; height: number; data: Uint8Array } {
+  const [, c, h, w] = latents.shape;
+  const hw = h * w;
+  const data = new Uint8Array(hw * 3);
+  for (let ch = 0; ch < 3; ch++) {
+    const plane = latents.data.subarray(Math.min(ch, c - 1) * hw, (Math.min(ch, c - 1) + 1) * hw);
+    let lo = Infinity, hi = -Infinity;
+    for (const v of plane) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    const k = hi > lo ? 255 / (hi - lo) : 0;
+    for (let i = 0; i < hw; i++) data[i * 3 + ch] = Math.round((plane[i] - lo) * k);
+  }
+  return { width: w, height: h, data };
 }

@@ -67,6 +67,8 @@ export interface RunControl {
   signal?: AbortSignal;
   /** Replaces the seeded generator (e.g. recorded noise). */
   noise?: NoiseSource;
+  /** Attach a cheap latent preview to decoder progress events. */
+  preview?: boolean;
 }
 
 export class RequestError extends Error {}
@@ -190,6 +192,7 @@ export class Kandinsky {
       imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
       numImagesPerPrompt: 1, height: H, width: W, steps: r.steps, guidanceScale: r.guidanceScale,
       scheduler: createDecoderScheduler(r.scheduler, repo), noise, mode, progress: ctl.progress, signal: ctl.signal,
+      preview: ctl.preview,
     });
     return { prior, decoded, seed };
   }
