@@ -1,0 +1,115 @@
+// Which files of a diffusers repo a pipeline needs: used to pick what to
+// download from a repo listing and to tell whether a local snapshot is usable.
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+export type Variant = "fp16";
+
+const TOKENIZER_FILES = new Set([
+  "vocab.json",
+  "merges.txt",
+  "tokenizer.json",
+  "sentencepiece.bpe.model",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+]);
+const NEVER = /\.(bin|ckpt|onnx|msgpack|h5)$/;
+const CONFIG = /^[^/]+\/(config|scheduler_config)\.json$/;
+// Single files, shards (`name[.fp16]-00001-of-00002.safetensors`) and shard indexes
+// (`name.safetensors.index[.fp16].json`), as diffusers and transformers name them.
+const WEIGHTS =
+  /^(?<dir>[^/]+)\/(?:model|diffusion_pytorch_model)(?:(?<v1>\.fp16)?(?<shard>-\d+-of-\d+)?\.safetensors|\.safetensors(?<index>\.index)(?<v2>\.fp16)?\.json)$/;
+
+interface WeightFile {
+  path: string;
+  dir: string;
+  fp16: boolean;
+  kind: "single" | "shard" | "index";
+}
+
+function weightFile(path: string): WeightFile | undefined {
+  const g = WEIGHTS.exec(path)?.groups;
+  if (!g) return undefined;
+  const kind = g.index ? "index" : g.shard ? "shard" : "single";
+  return { path, dir: g.dir!, fp16: Boolean(g.v1 ?? g.v2), kind };
+}
+
+function isSupportFile(path: string): boolean {
+  if (NEVER.test(path)) return false;
+  if (path === "model_index.json" || CONFIG.test(path)) return true;
+  const [dir, name, ...deeper] = path.split("/");
+  if (deeper.length > 0 || name === undefined) return false;
+  return dir === "image_processor" || (dir === "tokenizer" && TOKENIZER_FILES.has(name));
+}
+
+/**
+ * Picks, from repo-relative paths, the files to fetch: configs, tokenizer and
+ * image-processor files, and per component folder one set of safetensors
+ * weights (a single file, else index + shards) of the requested variant,
+ * falling back to the other variant where the requested one is missing.
+ */
+export function selectFiles(paths: readonly string[], variant?: Variant): string[] {
+  const weightsByDir = new Map<string, WeightFile[]>();
+  const picked: string[] = [];
+  for (const path of paths) {
+    const weight = weightFile(path);
+    if (weight) weightsByDir.set(weight.dir, [...(weightsByDir.get(weight.dir) ?? []), weight]);
+    else if (isSupportFile(path)) picked.push(path);
+  }
+  for (const weights of weightsByDir.values()) {
+    const preferred = weights.filter((w) => w.fp16 === (variant === "fp16"));
+    const group = preferred.length > 0 ? preferred : weights;
+    const singles = group.filter((w) => w.kind === "single");
+    picked.push(...(singles.length > 0 ? singles : group).map((w) => w.path));
+  }
+  return picked;
+}
+
+async function isFile(path: string): Promise<boolean> {
+  // stat follows snapshot symlinks, so a link whose blob is gone counts as missing.
+  return stat(path).then((s) => s.isFile(), () => false);
+}
+
+async function componentProblem(root: string, name: string): Promise<string | undefined> {
+  const dir = join(root, name);
+  const files = await readdir(dir).catch(() => undefined);
+  if (!files || files.length === 0) return `${name}/ is missing`;
+  if (!files.includes("config.json")) return undefined; // tokenizer, scheduler, image processor
+  const present: string[] = [];
+  for (const f of files) if (await isFile(join(dir, f))) present.push(`${name}/${f}`);
+  const weights = selectFiles(present).map(weightFile).filter((w) => w !== undefined);
+  if (weights.length === 0) return `${name}/ has no safetensors weights`;
+  if (weights.some((w) => w.kind === "single")) return undefined;
+  const indexes = weights.filter((w) => w.kind === "index");
+  if (indexes.length === 0) return `${name}/ has safetensors shards but no index`;
+  for (const index of indexes) {
+    const { weight_map } = JSON.parse(await readFile(join(root, index.path), "utf8")) as {
+      weight_map: Record<string, string>;
+    };
+    for (const shard of new Set(Object.values(weight_map))) {
+      if (!present.includes(`${name}/${shard}`)) return `${name}/${shard} is missing`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What keeps a local pipeline folder from being usable, or [] when nothing:
+ * every component listed in model_index.json needs its folder, and model
+ * components (those with a config.json) need safetensors weights. Either
+ * variant counts, like the download's fallback: offline we cannot tell which
+ * variants the repo has.
+ */
+export async function missingPipelineFiles(root: string): Promise<string[]> {
+  let index: Record<string, unknown>;
+  try {
+    index = JSON.parse(await readFile(join(root, "model_index.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return ["model_index.json is missing or unreadable"];
+  }
+  const components = Object.entries(index)
+    .filter(([key, value]) => !key.startsWith("_") && Array.isArray(value) && value.every((v) => v !== null))
+    .map(([key]) => key);
+  const problems = await Promise.all(components.map((name) => componentProblem(root, name)));
+  return problems.filter((p) => p !== undefined);
+}
