@@ -12,7 +12,7 @@ import { activation } from "../nn/activation.js";
 import { causalBias, paddingBias } from "../nn/mask.js";
 import { timestepProjection } from "../nn/timesteps.js";
 import type { NetworkSpec } from "./network.js";
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 
 /** The prior's own mask value (not finfo.min): padded text keys and future tokens get -10000 each. */
 const PRIOR_MASKED = -10000;

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { SafetensorsFile } from "../weights/safetensors.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 
 export interface TensorRef {
   key: string;
@@ -30,10 +31,7 @@ export interface Case {
   notes?: unknown;
 }
 
-export interface HostTensor {
-  data: Float32Array;
-  shape: number[];
-}
+export type { HostTensor };
 
 export class CaseSet {
   readonly dir: string;

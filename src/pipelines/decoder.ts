@@ -54,10 +54,15 @@ export class DecoderPipeline {
     return 2 ** (readConfig<Record<string, any>>(join(this.repo, "movq")).block_out_channels.length - 1);
   }
 
-  private async encodeText(rows: TokenRows) {
+  /** MultilingualCLIP: text_embeds and last_hidden_state per group of token rows, one session for all. */
+  private async encodeText(groups: TokenRows[]) {
     return this.components.use(join(this.repo, "text_encoder"), MClipSpec, undefined, async (s) => {
-      const out = await s.run({ input_ids: tokenFeed(rows.ids), attention_mask: tokenFeed(rows.mask) });
-      return { embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") };
+      const res = [];
+      for (const rows of groups) {
+        const out = await s.run({ input_ids: tokenFeed(rows.ids), attention_mask: tokenFeed(rows.mask) });
+        res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });
+      }
+      return res;
     });
   }
 
@@ -78,11 +83,10 @@ export class DecoderPipeline {
     const batch = a.cond.ids.length * n;
     const rep = (t: HostTensor) => repeatInterleave(t, n);
 
-    const cond = await this.encodeText(a.cond);
+    const [cond, unc] = await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]);
     let embeds = rep(cond.embeds), hidden = rep(cond.hidden);
     let imageEmbeds = rep(a.imageEmbeds);
     if (doCfg) {
-      const unc = await this.encodeText(a.uncond);
       embeds = catBatch([rep(unc.embeds), embeds]);
       hidden = catBatch([rep(unc.hidden), hidden]);
       imageEmbeds = catBatch([rep(a.negativeImageEmbeds), imageEmbeds]);

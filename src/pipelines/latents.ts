@@ -1,6 +1,6 @@
 // Small latent-space steps of the Kandinsky 2.1 decoder pipelines (diffusers 0.24), on Float32Array + shape.
 // float32 arithmetic is rounded per operation, as torch evaluates it.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import { alphasFromBetas, cumprodF32, linspaceF32 } from "../schedulers/betas.js";
 import { addNoiseWith, splitChannels } from "../schedulers/sample-ops.js";
 

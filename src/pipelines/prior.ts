@@ -37,13 +37,18 @@ export interface PriorResult {
 export class PriorPipeline {
   constructor(readonly repo: string, readonly components: Components) {}
 
-  /** CLIP text: text_embeds and last_hidden_state for token rows (no attention mask, as the reference calls it). */
-  private async encodeText(rows: TokenRows) {
+  /** CLIP text: text_embeds and last_hidden_state per group of token rows (no attention mask, as the reference calls it). */
+  private async encodeText(groups: TokenRows[]) {
     return this.components.use(join(this.repo, "text_encoder"), ClipTextSpec, { withMask: false }, async (s) => {
-      const out = await s.run({ input_ids: tokenFeed(rows.ids) });
-      return { embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") };
+      const res = [];
+      for (const rows of groups) {
+        const out = await s.run({ input_ids: tokenFeed(rows.ids) });
+        res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });
+      }
+      return res;
     });
   }
+
 
   /** image_encoder(pixel_values).image_embeds */
   async encodeImage(pixelValues: HostTensor): Promise<HostTensor> {
@@ -62,11 +67,10 @@ export class PriorPipeline {
   async run(a: PriorArgs): Promise<PriorResult> {
     const n = a.numImagesPerPrompt;
     const doCfg = a.guidanceScale > 1;
-    const cond = await this.encodeText(a.cond);
+    const [cond, unc] = await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]);
     const rep = (t: HostTensor) => repeatInterleave(t, n);
     let embeds = rep(cond.embeds), hidden = rep(cond.hidden), mask = rep(maskTensor(a.cond));
     if (doCfg) {
-      const unc = await this.encodeText(a.uncond);
       embeds = catBatch([rep(unc.embeds), embeds]);
       hidden = catBatch([rep(unc.hidden), hidden]);
       mask = catBatch([rep(maskTensor(a.uncond)), mask]);

@@ -1,5 +1,5 @@
 // Batch-axis helpers on host tensors (row-major Float32Array + shape), as the pipelines need them.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 
 export type { HostTensor };
 

@@ -1,5 +1,5 @@
 // DDIMScheduler of diffusers 0.24 (Song et al. 2020): the decoder's default scheduler.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { DDIMConfig } from "./config.js";
 import type { Scheduler, StepOptions, StepResult } from "./scheduler.js";

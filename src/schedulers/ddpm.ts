@@ -1,5 +1,5 @@
 // DDPMScheduler of diffusers 0.24 (Ho et al. 2020), including the learned-range variance Kandinsky's UNet predicts.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { DDPMConfig } from "./config.js";
 import type { Scheduler, StepResult } from "./scheduler.js";

@@ -1,7 +1,7 @@
 // DPM-Solver++ 2M (Lu et al. 2022, "DPM-Solver++", multistep second order, data prediction) for an epsilon
 // model, without Karras sigmas. This one is OUR addition for fast sampling (~20-30 steps), not a port of a
 // diffusers class and not part of the reference parity: deterministic, no noise drawn.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { BetaConfig, TimestepSpacing } from "./config.js";
 import type { Scheduler, StepResult } from "./scheduler.js";

@@ -1,5 +1,5 @@
 // Element-wise pieces the schedulers share, in float32 operation by operation as torch evaluates them.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { PredictionType, SampleClipConfig } from "./config.js";
 import { expF32 } from "./torch-math.js";
 

@@ -1,5 +1,5 @@
 // The interface every denoising scheduler implements, so pipelines can drive any of them the same way.
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 
 export interface StepOptions {

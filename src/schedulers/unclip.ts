@@ -1,5 +1,5 @@
 // UnCLIPScheduler of diffusers 0.24: the prior's scheduler (cosine schedule, predicts x_0 directly).
-import type { HostTensor } from "../parity/cases.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { UnCLIPConfig } from "./config.js";
 import type { Scheduler, StepOptions, StepResult } from "./scheduler.js";
