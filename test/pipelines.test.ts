@@ -60,3 +60,16 @@ test("a job is cancelled between steps; bad requests are RequestErrors; the engi
     await engine.close();
   }
 });
+
+test("an unavailable provider falls back to CPU with a warning naming it", async () => {
+  const engine = new Engine({ dirs, options: { provider: "cuda" } });
+  try {
+    const warnings: string[] = [];
+    const r = await engine.run({ prompt: "x", width: 64, height: 64, steps: 2, priorSteps: 2, seed: 3 }, { onWarning: (w) => warnings.push(w) });
+    assert.equal(r.images.length, 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /provider "cuda" is not available .*; using cpu/);
+  } finally {
+    await engine.close();
+  }
+});

@@ -9,6 +9,8 @@ import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
 export interface JobControl {
   onProgress?: (e: ProgressEvent) => void;
   onLoad?: (component: string, phase: "start" | "done", ms?: number) => void;
+  /** E.g. the requested provider is unavailable and CPU is used. */
+  onWarning?: (message: string) => void;
   signal?: AbortSignal;
   /** Ask for a cheap latent preview with each decoder step. */
   preview?: boolean;
@@ -51,6 +53,7 @@ export class Engine {
           if (m.id !== id) return;
           if (m.type === "progress") ctl.onProgress?.(m.event);
           else if (m.type === "load") ctl.onLoad?.(m.component, m.phase, m.ms);
+          else if (m.type === "warning") ctl.onWarning?.(m.message);
           else {
             cleanup();
             if (m.type === "result") resolve(m.result);

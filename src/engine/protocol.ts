@@ -5,7 +5,7 @@ import type { EngineOptions, ModelDirs } from "../pipelines/components.js";
 
 export interface WorkerInit {
   dirs: ModelDirs;
-  options: Omit<EngineOptions, "onLoad">;
+  options: Omit<EngineOptions, "onLoad" | "onWarning">;
 }
 
 export type ToWorker =
@@ -14,5 +14,6 @@ export type ToWorker =
 export type FromWorker =
   | { type: "progress"; id: number; event: ProgressEvent }
   | { type: "load"; id: number; component: string; phase: "start" | "done"; ms?: number }
+  | { type: "warning"; id: number; message: string }
   | { type: "result"; id: number; result: GenerateResult }
   | { type: "error"; id: number; message: string; kind: "request" | "cancelled" | "internal" };

@@ -12,6 +12,7 @@ let current = 0;
 const engine = new Kandinsky(init.dirs, {
   ...init.options,
   onLoad: (component, phase, ms) => send({ type: "load", id: current, component, phase, ms }),
+  onWarning: (message) => send({ type: "warning", id: current, message }),
 });
 
 /** An AbortSignal-like view of the shared cancel flag. */

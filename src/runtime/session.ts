@@ -13,6 +13,12 @@ export interface SessionOptions {
   threads?: number;
   /** Pre-pack weights at load (faster small-batch MatMul, slower creation, a private copy of the weights). */
   prepack?: boolean;
+  /** ORT's graph optimisation level; default "all" ("layout" and "all" add the CPU's blocked-layout convolutions). */
+  optimization?: "disabled" | "basic" | "extended" | "layout" | "all";
+  /** Keep the CPU memory arena (default on: peak activation memory stays allocated until release). */
+  memoryArena?: boolean;
+  /** Record ORT's per-node profile into a file whose path starts with this prefix (written by endProfiling). */
+  profile?: string;
 }
 
 export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
@@ -46,11 +52,13 @@ export class Session {
     if (opts.prepack === false) session["session.disable_prepacking"] = "1";
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
-      graphOptimizationLevel: "all",
+      graphOptimizationLevel: opts.optimization ?? "all",
       logSeverityLevel: 3,
       extra: { session },
     };
     if (opts.threads) options.intraOpNumThreads = opts.threads;
+    if (opts.memoryArena === false) options.enableCpuMemArena = false;
+    if (opts.profile) Object.assign(options, { enableProfiling: true, profileFilePrefix: opts.profile });
     const inner = await ort.InferenceSession.create(Buffer.from(graph.encode()), options);
     return new Session(inner, provider, new Map(Object.entries(graph.inputElems)));
   }
@@ -77,6 +85,11 @@ export class Session {
     return res;
   }
 
+  /** Writes the profile started by the `profile` option. */
+  endProfiling(): void {
+    this.inner.endProfiling();
+  }
+
   async release(): Promise<void> {
     await this.inner.release();
   }
@@ -97,7 +110,8 @@ export async function resolveProvider(requested: Provider): Promise<{ provider: 
     await s.release();
     return { provider: requested };
   } catch (e) {
-    const why = (e as Error).message.split("\n")[0];
+    // ORT prefixes some messages with its source location and a failed check; keep what it says after.
+    const why = (e as Error).message.split("\n")[0].replace(/^\/\S+:\d+ .*? was false\. /, "");
     return { provider: "cpu", warning: `provider "${requested}" is not available (${why}); using cpu` };
   }
 }
