@@ -5,9 +5,10 @@
 // X-Linked-Size; both carry X-Repo-Commit, and content supports Range.
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 
 export interface HubRepoSource {
   /** Folder whose files make up the repo. */
@@ -259,4 +260,24 @@ function tree(repo: ServedRepo, under: string, recursive: boolean): unknown[] {
     });
   }
   return [...entries.values()];
+}
+
+/**
+ * Builds in `cacheDir` the cache Python's huggingface_hub leaves for a repo served from `source`: blobs named
+ * by etag, relative symlinks from snapshots/<commit>, refs/main. Returns the snapshot folder.
+ */
+export async function writePythonCache(cacheDir: string, id: string, source: string, commit: string): Promise<string> {
+  const repoDir = join(cacheDir, `models--${id.replace("/", "--")}`);
+  const snapshot = join(repoDir, "snapshots", commit);
+  for (const file of loadRepo(id, { dir: source }).files.values()) {
+    const blob = join(repoDir, "blobs", file.lfsOid ?? file.gitOid);
+    const pointer = join(snapshot, file.path);
+    await mkdir(dirname(blob), { recursive: true });
+    await mkdir(dirname(pointer), { recursive: true });
+    await writeFile(blob, file.content);
+    await symlink(relative(dirname(pointer), blob), pointer);
+  }
+  await mkdir(join(repoDir, "refs"));
+  await writeFile(join(repoDir, "refs", "main"), commit);
+  return snapshot;
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readFile, readlink, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
-import { dirname, isAbsolute, join, relative } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { after, afterEach, beforeEach, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { hubCacheDir } from "../src/hub/cache.js";
@@ -11,7 +11,7 @@ import { selectFiles } from "../src/hub/pipeline-files.js";
 import { ProgressBar, formatProgress } from "../src/hub/progress.js";
 import type { DownloadProgress } from "../src/hub/download.js";
 import { describeCache, resolveModel } from "../src/hub/resolve.js";
-import { startHubServer, type HubServer } from "./hub-server.js";
+import { startHubServer, writePythonCache, type HubServer } from "./hub-server.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
 const PRIOR = "kandinsky-community/kandinsky-2-1-prior";
@@ -194,30 +194,11 @@ test("an interrupted download resumes with a Range request and yields the identi
   await assert.rejects(stat(join(repoDir(DECODER), "blobs", `${lfsOid}.incomplete`)));
 });
 
-/** Builds the cache Python's huggingface_hub leaves: blobs by etag, relative symlinks, refs/main. */
-async function pythonCache(id: string, source: string, commit: string): Promise<string> {
-  const server = await startHubServer({ [id]: { dir: source } }); // only to reuse its etag computation
-  const { files } = server.repo(id);
-  await server.close();
-  const snapshot = join(repoDir(id), "snapshots", commit);
-  for (const file of files.values()) {
-    const blob = join(repoDir(id), "blobs", file.lfsOid ?? file.gitOid);
-    const pointer = join(snapshot, file.path);
-    await mkdir(dirname(blob), { recursive: true });
-    await mkdir(dirname(pointer), { recursive: true });
-    await writeFile(blob, file.content);
-    await symlink(relative(dirname(pointer), blob), pointer);
-  }
-  await mkdir(join(repoDir(id), "refs"));
-  await writeFile(join(repoDir(id), "refs", "main"), commit);
-  return snapshot;
-}
-
 test("a cache laid out by Python's huggingface_hub is used offline", async () => {
   process.env["HF_ENDPOINT"] = await deadEndpoint();
   process.env["HF_HUB_OFFLINE"] = "1";
   const commit = createHash("sha1").update("python").digest("hex");
-  const snapshot = await pythonCache(PRIOR, join(FIXTURES, "prior"), commit);
+  const snapshot = await writePythonCache(cacheDir, PRIOR, join(FIXTURES, "prior"), commit);
   const dir = await resolveModel(PRIOR);
   assert.equal(dir, snapshot);
   assert.deepEqual(await readFile(join(dir, "prior/config.json")), await readFile(join(FIXTURES, "prior/prior/config.json")));

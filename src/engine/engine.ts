@@ -57,7 +57,12 @@ export class Engine {
           else {
             cleanup();
             if (m.type === "result") resolve(m.result);
-            else reject(m.kind === "cancelled" ? new CancelledError() : m.kind === "request" ? new RequestError(m.message) : new Error(m.message));
+            else {
+              const e = m.kind === "cancelled" ? new CancelledError() : m.kind === "request" ? new RequestError(m.message) : new Error(m.message);
+              // The worker's stack says where it failed (for --debug).
+              if (m.stack) e.stack = m.stack;
+              reject(e);
+            }
           }
         };
         const onExit = (code: number) => {

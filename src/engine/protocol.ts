@@ -16,4 +16,4 @@ export type FromWorker =
   | { type: "load"; id: number; component: string; phase: "start" | "done"; ms?: number }
   | { type: "warning"; id: number; message: string }
   | { type: "result"; id: number; result: GenerateResult }
-  | { type: "error"; id: number; message: string; kind: "request" | "cancelled" | "internal" };
+  | { type: "error"; id: number; message: string; kind: "request" | "cancelled" | "internal"; stack?: string };

@@ -33,6 +33,6 @@ port.on("message", async (m: ToWorker) => {
     port.postMessage({ type: "result", id: m.id, result } satisfies FromWorker, transfer);
   } catch (e) {
     const kind = e instanceof CancelledError ? "cancelled" : e instanceof RequestError ? "request" : "internal";
-    send({ type: "error", id: m.id, message: (e as Error).message, kind });
+    send({ type: "error", id: m.id, message: (e as Error).message, kind, stack: (e as Error).stack });
   }
 });

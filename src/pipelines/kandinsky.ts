@@ -222,7 +222,8 @@ export function validate(r: typeof DEFAULTS & GenerateRequest, task: Task): void
   };
   int("width", r.width, 16, 4096);
   int("height", r.height, 16, 4096);
-  int("steps", r.steps, 1, 1000);
+  // "leading" spacing with steps_offset 1 puts N = 1000 steps' last timestep at 1000, past the schedule.
+  int("steps", r.steps, 1, 999);
   int("prior steps", r.priorSteps, 2, 1000);
   int("num outputs", r.numOutputs, 1, 16);
   for (const [k, v] of [["guidance scale", r.guidanceScale], ["prior guidance scale", r.priorGuidanceScale]] as const) {

@@ -28,6 +28,10 @@ export interface HostArray {
   dims: readonly number[];
 }
 
+// ORT's own log would print provider-probe failures (e.g. missing CUDA libraries) before our message;
+// failures reach us as exceptions anyway.
+ort.env.logLevel = "fatal";
+
 const ORT_TYPE: Partial<Record<Elem, ort.Tensor.Type>> = {
   float32: "float32", float16: "float16", int64: "int64", int32: "int32", bool: "bool", uint8: "uint8",
 };

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// The `kandinsky` command line.
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { addImageCommands } from "./generate.js";
+import { addDownloadCommand } from "./download.js";
+import { addServeCommand } from "./serve.js";
+import { reportError } from "./errors.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const program = new Command("kandinsky")
+  .description("Kandinsky 2.1 text-to-image on ONNX Runtime")
+  .version(version)
+  .option("--debug", "print the stack trace of any error")
+  // Commander's own errors ("error: unknown option ...") in the same one-line form as ours.
+  .configureOutput({ outputError: (text, write) => write(`kandinsky: ${text.replace(/^error: /, "").replace(/\n(?=.)/g, " ")}`) })
+  .addHelpText("after", `
+Examples:
+  $ kandinsky generate "red cat, 4k photo" -o cat.png
+  $ kandinsky img2img cat.png "a cat in a space suit" --strength 0.5
+  $ kandinsky inpaint cat.png "a wizard hat" --mask hat-mask.png
+  $ kandinsky mix --text "a cat" --weight 0.5 --image starry-night.jpg --weight 0.5
+  $ kandinsky download
+  $ kandinsky serve --port 5000
+
+Run kandinsky <command> --help for a command's options.
+`);
+addImageCommands(program);
+addDownloadCommand(program);
+addServeCommand(program);
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  process.exitCode = reportError(e, program.opts<{ debug?: boolean }>().debug ?? false);
+}

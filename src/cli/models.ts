@@ -1,0 +1,109 @@
+// Model and device options, shared by every command that runs or fetches models: which pipelines (repo ids or
+// local folders), where they are resolved (Hugging Face cache, downloaded when missing) and on which device.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Option, type Command } from "commander";
+import { resolveModel } from "../hub/resolve.js";
+import { missingPipelineFiles } from "../hub/pipeline-files.js";
+import { ProgressBar } from "../hub/progress.js";
+import { buildOptionsFor } from "../pipelines/components.js";
+import { PROVIDERS, resolveProvider, type Provider } from "../runtime/session.js";
+import type { WorkerInit } from "../engine/protocol.js";
+import { positiveInteger } from "./options.js";
+import { say, UserError } from "./errors.js";
+
+export type Role = "prior" | "decoder" | "inpaint";
+export const ROLES: readonly Role[] = ["prior", "decoder", "inpaint"];
+
+/** The default repo of each role and the diffusers pipeline class its model_index.json must name. */
+export const MODELS: Record<Role, { repo: string; pipeline: string; what: string }> = {
+  prior: { repo: "kandinsky-community/kandinsky-2-1-prior", pipeline: "KandinskyPriorPipeline", what: "prior" },
+  decoder: { repo: "kandinsky-community/kandinsky-2-1", pipeline: "KandinskyPipeline", what: "decoder" },
+  inpaint: { repo: "kandinsky-community/kandinsky-2-1-inpaint", pipeline: "KandinskyInpaintPipeline", what: "inpainting decoder" },
+};
+
+export interface ModelOptions {
+  prior: string;
+  decoder: string;
+  inpaint: string;
+  offline?: boolean;
+  device: Provider;
+  threads?: number;
+  keepLoaded?: boolean;
+}
+
+/** Adds --<role> for each role, --offline and the device options. */
+export function addModelOptions(cmd: Command, roles: readonly Role[]): Command {
+  for (const role of roles) {
+    cmd.option(`--${role} <repo-id|dir>`, `${MODELS[role].what} model: Hugging Face repo id or local folder`, MODELS[role].repo);
+  }
+  return cmd
+    .option("--offline", "use only the Hugging Face cache (as HF_HUB_OFFLINE=1)")
+    .addOption(new Option("--device <device>", "where to compute; falls back to cpu, saying why").choices(PROVIDERS).default("cpu"))
+    .option("--threads <n>", "CPU threads (default: all cores)", positiveInteger)
+    .option("--keep-loaded", "keep every model loaded instead of loading, running and releasing each in turn");
+}
+
+async function pipelineClass(dir: string): Promise<unknown> {
+  const index = JSON.parse(await readFile(join(dir, "model_index.json"), "utf8")) as { _class_name?: unknown };
+  return index._class_name;
+}
+
+/** The local folder of a model (repo id or folder), downloaded into the cache with a progress bar when missing. */
+export async function fetchModel(spec: string, offline?: boolean): Promise<{ dir: string; downloaded: boolean }> {
+  let bar: ProgressBar | undefined;
+  try {
+    const dir = await resolveModel(spec, {
+      offline,
+      onProgress: (p) => {
+        bar ??= new ProgressBar({ label: `download ${spec}`, total: p.total, unit: "bytes" });
+        bar.update(p.done, { total: p.total });
+      },
+    });
+    return { dir, downloaded: bar !== undefined };
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  } finally {
+    bar?.finish();
+  }
+}
+
+/** One role's model, checked to be the right kind of pipeline with all its files, so a mix-up fails in one line. */
+async function resolveRole(role: Role, spec: string, offline?: boolean): Promise<{ dir: string; downloaded: boolean }> {
+  const model = await fetchModel(spec, offline);
+  const found = await pipelineClass(model.dir).catch(() => undefined);
+  if (found !== MODELS[role].pipeline) {
+    throw new UserError(`--${role} ${spec} is ${found ? `a ${String(found)}` : "not a diffusers pipeline"}, expected a ${MODELS[role].pipeline}`);
+  }
+  const missing = await missingPipelineFiles(model.dir);
+  if (missing.length) throw new UserError(`--${role} ${spec} is incomplete: ${missing.join(", ")}`);
+  return model;
+}
+
+/** Resolves the roles a command needs, one after the other (downloads show one bar at a time). */
+export async function resolveRoles(roles: readonly Role[], o: Pick<ModelOptions, Role | "offline">): Promise<{ dirs: Partial<Record<Role, string>>; downloaded: boolean }> {
+  const dirs: Partial<Record<Role, string>> = {};
+  let downloaded = false;
+  for (const role of roles) {
+    const r = await resolveRole(role, o[role], o.offline);
+    dirs[role] = r.dir;
+    downloaded ||= r.downloaded;
+  }
+  return { dirs, downloaded };
+}
+
+/** What an inference worker needs: the models of `roles` and the provider (falling back to cpu with a warning). */
+export async function engineInit(roles: readonly Role[], o: ModelOptions): Promise<{ init: WorkerInit; downloaded: boolean }> {
+  const { dirs, downloaded } = await resolveRoles(roles, o);
+  const { provider, warning } = await resolveProvider(o.device);
+  if (warning) say(`warning: ${warning}`);
+  // The inpaint command needs no text-to-image decoder: the pipeline only reads `decoder` for other tasks.
+  const decoder = dirs.decoder ?? dirs.inpaint!;
+  return {
+    init: {
+      dirs: { prior: dirs.prior!, decoder, inpaint: dirs.inpaint },
+      options: { provider, build: buildOptionsFor(provider), threads: o.threads, keepLoaded: o.keepLoaded },
+    },
+    downloaded,
+  };
+}

@@ -1,0 +1,78 @@
+// `kandinsky serve`: the HTTP API (src/server) on top of the same model and device options as the image
+// commands; the models are resolved (downloaded if needed) when the server starts.
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { addModelOptions, engineInit, ROLES, type ModelOptions } from "./models.js";
+import { integer, nonNegativeInteger, number } from "./options.js";
+import { say, UserError } from "./errors.js";
+
+interface ServeCliOptions extends ModelOptions {
+  host: string;
+  port: number;
+  token?: string;
+  uploadUrl?: string;
+  dataDir: string;
+  queueSize: number;
+  predictTimeout?: number;
+}
+
+function port(value: string): number {
+  const n = integer(value);
+  if (n < 0 || n > 65535) throw new InvalidArgumentError("expected a port from 0 to 65535 (0: any free port)");
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = number(value);
+  if (n <= 0) throw new InvalidArgumentError("expected a number of seconds > 0");
+  return n;
+}
+
+function url(value: string): string {
+  if (!URL.canParse(value)) throw new InvalidArgumentError("expected a URL");
+  return value;
+}
+
+export function addServeCommand(program: Command): void {
+  const cmd = program
+    .command("serve")
+    .description("serve the models over HTTP")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "port to listen on", port, 5000)
+    .addOption(new Option("--token <token>", "require the header Authorization: Bearer <token>").env("KANDINSKY_TOKEN"))
+    .option("--upload-url <url>", "PUT output files to <url>/<name> instead of returning data URLs (as Cog's --upload-url)", url)
+    .option("--data-dir <dir>", "where requests and results are kept", "kandinsky-data")
+    .option("--queue-size <n>", "how many predictions may wait behind the running one", nonNegativeInteger, 8)
+    .option("--predict-timeout <s>", "time limit of one prediction in seconds, model loading included (default: 3600)", seconds);
+  addModelOptions(cmd, ROLES);
+  cmd.addHelpText("after", `
+Examples:
+  $ kandinsky serve
+  $ KANDINSKY_TOKEN=secret kandinsky serve --host 0.0.0.0 --port 8080 --device cuda --keep-loaded
+  $ kandinsky serve --prior ./kandinsky-2-1-prior --decoder ./kandinsky-2-1 --inpaint ./kandinsky-2-1-inpaint --offline
+`);
+  cmd.action(async (o: ServeCliOptions) => {
+    // Loaded here: the other commands need neither the server nor its HTTP stack.
+    const { startServer } = await import("../server/index.js");
+    const server = await startServer({
+      host: o.host, port: o.port, token: o.token, uploadUrl: o.uploadUrl, dataDir: o.dataDir, queueSize: o.queueSize,
+      predictTimeoutS: o.predictTimeout,
+      // The server reports the outcome to clients; the console hears it too.
+      models: () => engineInit(ROLES, o).then(
+        ({ init }) => (say("models ready"), init),
+        (e: Error) => {
+          say(`setup failed: ${e.message}`);
+          throw e;
+        },
+      ),
+    }).catch((e: Error) => {
+      // Failing to start is a matter of the options and the machine (address in use, data folder unwritable).
+      throw new UserError(e.message, { cause: e });
+    });
+    say(`serving on ${server.url}`);
+    await new Promise((stop) => {
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+    await server.close();
+  });
+}
