@@ -1,0 +1,73 @@
+// /openapi.json: Cog's document layout, its Input component being the very schema requests are validated with.
+import { INPUT_SCHEMA, PREDICTION_REQUEST_SCHEMA, WEBHOOK_EVENTS } from "./schema.js";
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object, description = "Successful Response") => ({ description, content: { "application/json": { schema } } });
+const idParam = { name: "prediction_id", in: "path", required: true, schema: { type: "string", title: "Prediction ID" } };
+const validationError = json(ref("HTTPValidationError"), "Validation Error");
+
+export function openApiDocument(version: string): object {
+  const create = (summary: string, params: object[]) => ({
+    summary,
+    description: "Synchronous by default; with `Prefer: respond-async` the reply is 202 and updates go to the webhook.",
+    parameters: [...params, { name: "prefer", in: "header", required: false, schema: { type: "string" } }],
+    requestBody: { required: true, content: { "application/json": { schema: ref("PredictionRequest") } } },
+    responses: {
+      200: json(ref("PredictionResponse")),
+      202: json(ref("PredictionResponse"), "Accepted (Prefer: respond-async)"),
+      409: json({}, "The queue is full"),
+      422: validationError,
+    },
+  });
+  const get = (summary: string, schema: object, params: object[] = []) => ({ summary, parameters: params, responses: { 200: json(schema) } });
+  return {
+    openapi: "3.1.0",
+    info: { title: "Kandinsky 2.1", version },
+    paths: {
+      "/": { get: get("Root", { type: "object" }) },
+      "/health-check": { get: get("Healthcheck", { type: "object" }) },
+      "/predictions": { post: create("Predict", []) },
+      "/predictions/{prediction_id}": {
+        put: create("Predict Idempotent", [idParam]),
+        get: get("Get a prediction", ref("PredictionResponse"), [idParam]),
+      },
+      "/predictions/{prediction_id}/cancel": { post: get("Cancel", ref("PredictionResponse"), [idParam]) },
+      "/predictions/{prediction_id}/events": {
+        get: { summary: "Server-sent events: start, progress, logs, output, completed", parameters: [idParam],
+          responses: { 200: { description: "An event stream", content: { "text/event-stream": {} } } } },
+      },
+    },
+    components: {
+      schemas: {
+        Input: INPUT_SCHEMA,
+        Output: { title: "Output", type: "array", items: { type: "string", format: "uri" } },
+        Status: { title: "Status", type: "string", enum: ["starting", "processing", "succeeded", "canceled", "failed"] },
+        WebhookEvent: { title: "WebhookEvent", type: "string", enum: WEBHOOK_EVENTS },
+        PredictionRequest: { ...PREDICTION_REQUEST_SCHEMA, properties: { ...PREDICTION_REQUEST_SCHEMA.properties, input: ref("Input") } },
+        PredictionResponse: {
+          title: "PredictionResponse",
+          type: "object",
+          properties: {
+            id: { type: "string" },
+            input: ref("Input"),
+            output: ref("Output"),
+            logs: { type: "string" },
+            error: { type: ["string", "null"] },
+            status: ref("Status"),
+            created_at: { type: "string", format: "date-time" },
+            started_at: { type: ["string", "null"], format: "date-time" },
+            completed_at: { type: ["string", "null"], format: "date-time" },
+            metrics: { type: "object", properties: { predict_time: { type: "number" }, seed: { type: "integer" } } },
+          },
+        },
+        ValidationError: {
+          title: "ValidationError",
+          type: "object",
+          required: ["loc", "msg", "type"],
+          properties: { loc: { type: "array", items: { type: ["string", "integer"] } }, msg: { type: "string" }, type: { type: "string" } },
+        },
+        HTTPValidationError: { title: "HTTPValidationError", type: "object", properties: { detail: { type: "array", items: ref("ValidationError") } } },
+      },
+    },
+  };
+}

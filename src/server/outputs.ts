@@ -1,0 +1,46 @@
+// Output images: encoded, written under <dataDir>/outputs (before anything reports success), then handed to the
+// client as data URLs or uploaded, as Cog does with file outputs.
+import { join } from "node:path";
+import { encodeImage, type ImageFormat } from "../image/io.js";
+import type { RgbImage } from "../image/rgb.js";
+import { writeFileDurable } from "./store.js";
+
+export interface OutputFile {
+  name: string;
+  bytes: Buffer;
+  mime: string;
+}
+
+const UPLOAD_TIMEOUT_MS = 60_000;
+
+export async function writeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number, dir: string): Promise<OutputFile[]> {
+  const ext = format === "jpeg" ? "jpg" : format;
+  return Promise.all(images.map(async (im, i) => {
+    const file = { name: `${id}-${i}.${ext}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` };
+    await writeFileDurable(join(dir, file.name), file.bytes);
+    return file;
+  }));
+}
+
+/**
+ * Data URLs, or with `uploadTo` a PUT of each file to `<uploadTo>/<name>` (Cog's --upload-url convention),
+ * returning the URL the server gives in Location, else the one uploaded to, without its query (signing) part.
+ */
+export async function publishOutputs(files: OutputFile[], uploadTo?: string): Promise<string[]> {
+  if (!uploadTo) return files.map((f) => `data:${f.mime};base64,${f.bytes.toString("base64")}`);
+  const base = uploadTo.endsWith("/") ? uploadTo : `${uploadTo}/`;
+  return Promise.all(files.map(async (f) => {
+    const url = new URL(encodeURIComponent(f.name), base);
+    let res: Response;
+    try {
+      res = await fetch(url, { method: "PUT", body: f.bytes, headers: { "content-type": f.mime }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
+    } catch (e) {
+      throw new Error(`uploading ${f.name} to ${url.origin} failed: ${(e as Error).message}`);
+    }
+    await res.body?.cancel();
+    if (!res.ok) throw new Error(`uploading ${f.name} to ${url.origin} failed: HTTP ${res.status}`);
+    const final = new URL(res.headers.get("location") ?? url.href, url);
+    final.search = "";
+    return final.href;
+  }));
+}

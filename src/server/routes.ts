@@ -1,0 +1,213 @@
+// The HTTP API (Cog's prediction API plus polling and event streams) and the web page, on fastify.
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { InputError, validationDetails } from "./errors.js";
+import { toGenerateRequest } from "./inputs.js";
+import { openApiDocument } from "./openapi.js";
+import type { Asset } from "./page.js";
+import { Job, QueueFullError, type Runner } from "./runner.js";
+import { ID_PARAMS_SCHEMA, PREDICTION_REQUEST_SCHEMA, type PredictionRequest } from "./schema.js";
+import type { Prediction, PredictionStore } from "./store.js";
+import { WebhookSender } from "./webhooks.js";
+
+/** Room for a few images as data URLs (each at most MAX_IMAGE_BYTES). */
+const BODY_LIMIT = 64 * 2 ** 20;
+const KEEPALIVE_MS = 15_000;
+
+export interface SetupState {
+  status: "starting" | "succeeded" | "failed";
+  started_at: string;
+  completed_at: string | null;
+  logs: string;
+}
+
+export interface AppContext {
+  runner: Runner;
+  store: PredictionStore;
+  setup: SetupState;
+  page: Map<string, Asset>;
+  version: string;
+  token?: string;
+  uploadUrl?: string;
+}
+
+type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+
+const notFound = (reply: FastifyReply) => {
+  reply.callNotFound();
+  return reply;
+};
+
+export function buildApp(ctx: AppContext): FastifyInstance {
+  const { runner, store, setup } = ctx;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    forceCloseConnections: true,
+    // Unknown input fields are refused rather than dropped, and types are not coerced: "512" is not a width.
+    // Formats stay annotations (OpenAPI's "uri" marks file inputs): ajv-formats' URI regex overflows the stack
+    // on a data URL of a few MB. Patterns check the schemes; URLs are parsed where they are used.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, validateFormats: false, keywords: ["x-order"] } },
+  });
+
+  app.setErrorHandler((err: Error & { validation?: never[]; validationContext?: string; statusCode?: number }, _req, reply) => {
+    if (err.validation) {
+      const where = err.validationContext === "params" ? "path" : err.validationContext ?? "body";
+      return reply.code(422).send({ detail: validationDetails(err.validation, where) });
+    }
+    if (err instanceof InputError) return reply.code(422).send({ detail: [err.detail] });
+    const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (code === 500) console.error("kandinsky serve:", err);
+    return reply.code(code).send({ detail: code === 500 ? `internal error: ${err.message}` : err.message });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `Not Found: ${req.method} ${req.url.split("?")[0]}` }));
+
+  if (ctx.token) {
+    const expected = Buffer.from(`Bearer ${ctx.token}`);
+    app.addHook("onRequest", async (req, reply) => {
+      if (!req.url.startsWith("/predictions")) return; // the page, discovery, health and schema stay open
+      const got = Buffer.from(req.headers.authorization ?? "");
+      if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
+        return reply.code(401).header("www-authenticate", "Bearer").send({ detail: "missing or wrong bearer token (Authorization: Bearer <token>)" });
+      }
+    });
+  }
+
+  const asset = (reply: FastifyReply, name: string) => {
+    const a = ctx.page.get(name)!;
+    return reply.type(a.type).header("cache-control", "no-cache").send(a.body);
+  };
+
+  app.get("/", (req, reply) => {
+    if ((req.headers.accept ?? "").includes("text/html")) return asset(reply, "index.html");
+    return {
+      kandinsky_version: ctx.version,
+      docs_url: "/",
+      openapi_url: "/openapi.json",
+      healthcheck_url: "/health-check",
+      predictions_url: "/predictions",
+      predictions_idempotent_url: "/predictions/{prediction_id}",
+      predictions_cancel_url: "/predictions/{prediction_id}/cancel",
+      prediction_url: "/predictions/{prediction_id}",
+      prediction_events_url: "/predictions/{prediction_id}/events",
+    };
+  });
+  app.get("/static/:name", (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+    const { name } = req.params;
+    if (name === "index.html" || !ctx.page.has(name)) return notFound(reply);
+    return asset(reply, name);
+  });
+
+  const openapi = openApiDocument(ctx.version);
+  app.get("/openapi.json", () => openapi);
+
+  app.get("/health-check", () => ({
+    status: setup.status === "starting" ? "STARTING" : setup.status === "failed" ? "SETUP_FAILED" : runner.full ? "BUSY" : "READY",
+    setup,
+    version: { kandinsky: ctx.version },
+  }));
+
+  /** The prediction as it is now: active in the runner, else on disk. */
+  const find = async (id: string): Promise<Job | Prediction | undefined> => runner.job(id) ?? (await store.get(id));
+
+  const reply200or202 = async (reply: FastifyReply, found: Job | Prediction, respondAsync: boolean) => {
+    const prediction = !(found instanceof Job) ? found : respondAsync ? found.snapshot() : await found.done;
+    return reply.code(respondAsync ? 202 : 200).send(prediction);
+  };
+
+  const create = async (req: FastifyRequest, reply: FastifyReply, pathId?: string) => {
+    const body = req.body as PredictionRequest;
+    if (pathId !== undefined && body.id !== undefined && body.id !== pathId) {
+      throw new InputError(["body", "id"], "must match the prediction id in the URL");
+    }
+    for (const field of ["webhook", "output_file_prefix"] as const) {
+      if (body[field] !== undefined && !URL.canParse(body[field])) throw new InputError(["body", field], "is not a valid URL");
+    }
+    const id = pathId ?? body.id;
+    const respondAsync = /\brespond-async\b/.test(String(req.headers.prefer ?? ""));
+    if (setup.status !== "succeeded") {
+      const why = setup.status === "failed" ? `the models failed to load: ${setup.logs.trim()}` : "the models are still loading; retry when /health-check says READY";
+      return reply.code(503).send({ detail: why });
+    }
+    // The same id again is the same prediction (Cog's idempotent creation), not a second run.
+    const existing = id === undefined ? undefined : await find(id);
+    if (existing) return reply200or202(reply, existing, respondAsync);
+    const request = await toGenerateRequest(body.input, runner.hasInpaint);
+    const raced = id === undefined ? undefined : runner.job(id);
+    if (raced) return reply200or202(reply, raced, respondAsync);
+
+    const prediction: Prediction = {
+      id: id ?? randomUUID().replaceAll("-", ""),
+      input: body.input,
+      output: null,
+      logs: "",
+      error: null,
+      status: "starting",
+      created_at: new Date().toISOString(),
+      started_at: null,
+      completed_at: null,
+      metrics: {},
+    };
+    let job: Job;
+    try {
+      job = await runner.submit({
+        prediction,
+        request,
+        webhook: body.webhook ? new WebhookSender(body.webhook, new Set(body.webhook_events_filter)) : undefined,
+        uploadTo: body.output_file_prefix ?? ctx.uploadUrl,
+      });
+    } catch (e) {
+      if (e instanceof QueueFullError) return reply.code(409).send({ detail: e.message });
+      throw e;
+    }
+    return reply200or202(reply, job, respondAsync);
+  };
+
+  const bodySchema = { body: PREDICTION_REQUEST_SCHEMA };
+  const idSchema = { params: ID_PARAMS_SCHEMA };
+  app.post("/predictions", { schema: bodySchema }, (req, reply) => create(req, reply));
+  app.put("/predictions/:id", { schema: { ...bodySchema, ...idSchema } }, (req: IdRequest, reply) => create(req, reply, req.params.id));
+
+  app.get("/predictions/:id", { schema: idSchema }, async (req: IdRequest, reply) => {
+    const found = await find(req.params.id);
+    if (!found) return notFound(reply);
+    return found instanceof Job ? found.snapshot() : found;
+  });
+
+  app.post("/predictions/:id/cancel", { schema: idSchema }, async (req: IdRequest, reply) => {
+    runner.cancel(req.params.id);
+    const found = await find(req.params.id);
+    if (!found) return notFound(reply);
+    return found instanceof Job ? found.snapshot() : found;
+  });
+
+  // Server-sent events: "prediction" (the state on connecting), then start, progress, logs, output and
+  // completed (the final prediction), after which the stream ends.
+  app.get("/predictions/:id/events", { schema: idSchema }, async (req: IdRequest, reply) => {
+    const found = await find(req.params.id);
+    if (!found) return notFound(reply);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const write = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (!(found instanceof Job)) {
+      write("completed", found);
+      res.end();
+      return;
+    }
+    write("prediction", found.snapshot());
+    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
+    const stop = () => {
+      clearInterval(keepAlive);
+      off();
+      res.end();
+    };
+    const off = found.subscribe((e) => {
+      write(e.event, e.data);
+      if (e.event === "completed") stop();
+    });
+    req.raw.on("close", stop);
+  });
+
+  return app;
+}

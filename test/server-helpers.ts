@@ -1,0 +1,95 @@
+// Shared by the server tests: the tiny models, a started server, a JSON client and a loopback receiver
+// (webhooks, uploads, image downloads).
+import { createServer, type IncomingMessage } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { WorkerInit } from "../src/engine/protocol.js";
+import { buildOptionsFor } from "../src/pipelines/components.js";
+import { startServer, type ServeOptions } from "../src/server/index.js";
+
+const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+
+export const tinyModels: WorkerInit = {
+  dirs: { prior: join(TINY, "prior"), decoder: join(TINY, "decoder"), inpaint: join(TINY, "inpaint") },
+  options: { provider: "cpu", build: buildOptionsFor("cpu"), keepLoaded: true },
+};
+
+/** A fast input for the tiny models. */
+export const small = { prompt: "a red cat", width: 128, height: 128, num_inference_steps: 2, num_steps_prior: 2 };
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** Starts a server on a free loopback port and waits until it is READY. */
+export async function serve(opts: Partial<ServeOptions> & { dataDir: string }): Promise<Server> {
+  const server = await startServer({ host: "127.0.0.1", port: 0, queueSize: 1, models: async () => tinyModels, ...opts });
+  await waitFor("READY", async () => {
+    const h = (await (await fetch(`${server.url}/health-check`)).json()) as { status: string };
+    return h.status === "READY" || undefined;
+  });
+  return server;
+}
+
+export interface Reply {
+  status: number;
+  body: any; // JSON under test
+}
+
+export function client(base: string, token?: string) {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text && res.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text };
+  };
+}
+
+export interface Received {
+  method: string;
+  url: string;
+  type?: string;
+  body: Buffer;
+}
+
+/** A loopback HTTP server that records every request and serves `files` on GET. */
+export async function receiver(files: Record<string, Buffer> = {}) {
+  const requests: Received[] = [];
+  const read = async (req: IncomingMessage) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const server = createServer(async (req, res) => {
+    const body = await read(req);
+    if (req.method === "GET") {
+      const file = files[req.url ?? ""];
+      res.writeHead(file ? 200 : 404).end(file);
+      return;
+    }
+    requests.push({ method: req.method!, url: req.url!, type: req.headers["content-type"], body });
+    res.writeHead(200).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
