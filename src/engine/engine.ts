@@ -1,6 +1,7 @@
-// The main-thread side: one inference worker per engine, one job at a time, progress streamed back.
-// A worker that dies fails its job and is started afresh for the next one.
-import { Worker } from "node:worker_threads";
+// The caller's side: one inference process per engine, one job at a time, progress streamed back.
+// A process that dies fails its job and is started afresh for the next one.
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
 import { RequestError } from "../pipelines/kandinsky.js";
 import { CancelledError, type ProgressEvent } from "../pipelines/progress.js";
@@ -18,19 +19,23 @@ export interface JobControl {
 
 export class EngineCrashedError extends Error {}
 
+const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
+
 export class Engine {
-  private worker?: Worker;
+  private child?: ChildProcess;
   private nextId = 1;
   private busy = false;
 
   constructor(private readonly init: WorkerInit) {}
 
-  private start(): Worker {
-    if (!this.worker) {
-      this.worker = new Worker(new URL("./worker.js", import.meta.url), { workerData: this.init });
-      this.worker.unref();
+  private start(): ChildProcess {
+    if (!this.child) {
+      const child = fork(WORKER, [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      child.on("exit", () => { if (this.child === child) this.child = undefined; });
+      child.send({ type: "init", init: this.init } satisfies ToWorker);
+      this.child = child;
     }
-    return this.worker;
+    return this.child;
   }
 
   get running(): boolean {
@@ -41,12 +46,11 @@ export class Engine {
     if (this.busy) throw new Error("the engine is already running a job");
     this.busy = true;
     const id = this.nextId++;
-    const cancel = new SharedArrayBuffer(4);
-    const flag = new Int32Array(cancel);
-    const onAbort = () => Atomics.store(flag, 0, 1);
-    ctl.signal?.addEventListener("abort", onAbort);
-    if (ctl.signal?.aborted) onAbort();
-    const w = this.start();
+    const child = this.start();
+    // An idle engine must not keep the caller's process alive.
+    child.ref();
+    child.channel?.ref();
+    const onAbort = () => child.connected && child.send({ type: "cancel", id } satisfies ToWorker);
     try {
       return await new Promise<GenerateResult>((resolve, reject) => {
         const onMessage = (m: FromWorker) => {
@@ -56,47 +60,43 @@ export class Engine {
           else if (m.type === "warning") ctl.onWarning?.(m.message);
           else {
             cleanup();
-            if (m.type === "result") resolve(m.result);
-            else {
-              const e = m.kind === "cancelled" ? new CancelledError() : m.kind === "request" ? new RequestError(m.message) : new Error(m.message);
-              // The worker's stack says where it failed (for --debug).
-              if (m.stack) e.stack = m.stack;
-              reject(e);
-            }
+            if (m.type === "result") return resolve(m.result);
+            const e = m.kind === "cancelled" ? new CancelledError() : m.kind === "request" ? new RequestError(m.message) : new Error(m.message);
+            // The worker's stack says where it failed (for --debug).
+            if (m.stack) e.stack = m.stack;
+            reject(e);
           }
         };
-        const onExit = (code: number) => {
+        const onExit = (code: number | null, signal: string | null) => {
           cleanup();
-          this.worker = undefined;
-          reject(new EngineCrashedError(`the inference worker stopped (exit code ${code})`));
-        };
-        const onError = (e: Error) => {
-          cleanup();
-          this.worker = undefined;
-          reject(new EngineCrashedError(`the inference worker crashed: ${e.message}`));
+          reject(new EngineCrashedError(`the inference process stopped (${signal ? `signal ${signal}` : `exit code ${code}`})`));
         };
         const cleanup = () => {
-          w.off("message", onMessage);
-          w.off("exit", onExit);
-          w.off("error", onError);
+          child.off("message", onMessage);
+          child.off("exit", onExit);
         };
-        w.on("message", onMessage);
-        w.on("exit", onExit);
-        w.on("error", onError);
-        w.ref();
-        w.postMessage({ type: "run", id, request, cancel, preview: ctl.preview ?? false } satisfies ToWorker);
+        child.on("message", onMessage);
+        child.on("exit", onExit);
+        ctl.signal?.addEventListener("abort", onAbort);
+        child.send({ type: "run", id, request, preview: ctl.preview ?? false } satisfies ToWorker);
+        if (ctl.signal?.aborted) onAbort();
       });
     } finally {
-      this.worker?.unref();
       ctl.signal?.removeEventListener("abort", onAbort);
+      child.unref();
+      child.channel?.unref();
       this.busy = false;
     }
   }
 
-  /** Stops the worker (and with it every loaded model). */
+  /** Stops the inference process (and with it every loaded model), at once, even inside a network call. */
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    if (w) await w.terminate();
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.ref(); // so that waiting for its exit keeps the caller alive
+    child.kill("SIGKILL");
+    await exited;
   }
 }

@@ -1,4 +1,4 @@
-// Messages between the main thread and the inference worker.
+// Messages between the engine and its inference process (Node IPC with structured-clone serialization).
 import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
 import type { ProgressEvent } from "../pipelines/progress.js";
 import type { EngineOptions, ModelDirs } from "../pipelines/components.js";
@@ -9,7 +9,9 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: "run"; id: number; request: GenerateRequest; cancel: SharedArrayBuffer; preview: boolean };
+  | { type: "init"; init: WorkerInit }
+  | { type: "run"; id: number; request: GenerateRequest; preview: boolean }
+  | { type: "cancel"; id: number };
 
 export type FromWorker =
   | { type: "progress"; id: number; event: ProgressEvent }

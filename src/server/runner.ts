@@ -184,7 +184,7 @@ export class Runner {
     return engine;
   }
 
-  /** Stops an engine's worker without waiting forever: a worker stuck in native code may never exit. */
+  /** Stops an engine's inference process (SIGKILL), bounded in time all the same. */
   private async stopEngine(engine: Engine): Promise<void> {
     await settledWithin(engine.close(), 5000);
   }
@@ -233,8 +233,8 @@ export class Runner {
   /**
    * Engine.run under the time limit. A run past it is cancelled like a client cancel (the worker stops at its
    * next step and stays usable); one that does not stop within STOP_GRACE_MS has a stuck worker, which is
-   * replaced, as is a crashed one. (Terminating a worker inside an ORT run can abort the whole process, so
-   * that is the last resort.)
+   * replaced, as is a crashed one. (Killing the inference process drops its loaded models, so that is the
+   * last resort.)
    */
   private async generate(job: Job, request: GenerateRequest): Promise<GenerateResult> {
     const run = this.engine!.run(request, {
