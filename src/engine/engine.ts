@@ -30,7 +30,13 @@ export class Engine {
 
   private start(): ChildProcess {
     if (!this.child) {
-      const child = fork(WORKER, [], { serialization: "advanced", stdio: ["ignore", "inherit", "inherit", "ipc"] });
+      const child = fork(WORKER, [], {
+        serialization: "advanced",
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        // Large blocks from the allocator's own mmap, so a released component's memory goes back to the system
+        // (glibc otherwise keeps ~1 GB of freed weights resident; see the runtime notes).
+        env: { MALLOC_MMAP_THRESHOLD_: "131072", ...process.env },
+      });
       child.on("exit", () => { if (this.child === child) this.child = undefined; });
       child.send({ type: "init", init: this.init } satisfies ToWorker);
       this.child = child;
