@@ -250,6 +250,12 @@ export class Graph {
     for (const n of this.nodes) fn(n);
   }
 
+  /** An inline constant's data (helper constants such as shapes and scales), for analyses of the graph. */
+  constantOf(name: string): ConstTensor | undefined {
+    const i = this.inits.get(name);
+    return i?.bytes ? { elem: i.elem, dims: i.dims, bytes: i.bytes } : undefined;
+  }
+
   /** The static dims of an initializer or graph input, when known. */
   dimsOf(name: string): Dim[] | undefined {
     return this.inits.get(name)?.dims ?? this.inputs.find((i) => i.name === name)?.dims;

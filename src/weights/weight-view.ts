@@ -19,6 +19,8 @@ export interface BuildOptions {
 /** Where weights come from: a checkpoint, or nothing (shape-only graphs for inspection). */
 export class WeightStore {
   readonly used = new Set<string>();
+  /** The shape each used key was asked for (what a checkpoint for this graph must hold). */
+  readonly shapes = new Map<string, readonly number[]>();
   private cache = new Map<string, Value>();
 
   constructor(readonly graph: Graph, readonly checkpoint: Checkpoint | null, readonly opts: BuildOptions) {}
@@ -47,6 +49,7 @@ export class WeightStore {
       if (elem !== this.opts.compute && isFloat(elem)) v = v.cast(this.opts.compute);
     }
     this.used.add(key);
+    this.shapes.set(key, [...shape]);
     this.cache.set(key, v);
     return v;
   }

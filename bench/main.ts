@@ -1,0 +1,142 @@
+#!/usr/bin/env node
+// npm run bench -- [--provider cpu|webgpu|cuda] [--quick] [--only <item>,...] [--models <dir>] ... (--help lists all)
+//
+// Full-size measurements on random weights (written once by random-set.ts): every network call of the seed
+// model's default job, each in its own process (so peak RSS is per component), with FLOPs counted from the
+// emitted graph and the provider's GEMM peak measured through the same runtime. Prints a table, then one line
+// of key=value pairs.
+import { execFile } from "node:child_process";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import { PROVIDERS, resolveProvider, type Provider, type SessionOptions } from "../src/runtime/session.js";
+import { buildOptionsFor } from "../src/pipelines/components.js";
+import { DEFAULTS } from "../src/pipelines/kandinsky.js";
+import type { BuildOptions } from "../src/weights/weight-view.js";
+import { ITEMS } from "./items.js";
+import { DEFAULT_OUT, ensureRandomModels } from "./random-set.js";
+import type { MeasureRequest, MeasureResult } from "./measure.js";
+import { estimateDefaultJob, formatReport, gflops, jobPlan } from "./report.js";
+
+/** Square MatMul sizes (n, products per run) for the peak: larger chains on GPUs to amortise transfers. */
+const GEMMS: Record<"cpu" | "gpu", [number, number][]> = {
+  cpu: [[1024, 1], [2048, 1], [4096, 1]],
+  gpu: [[2048, 32], [4096, 16]],
+};
+
+interface Options {
+  provider: string;
+  quick?: boolean;
+  only?: string;
+  models: string;
+  configs?: string;
+  fp16?: boolean;
+  attention?: string;
+  threads?: string;
+  prepack: boolean;
+  optLevel?: string;
+  arena: boolean;
+  pattern?: boolean;
+  runs: string;
+  seconds: string;
+  profile?: boolean;
+}
+
+function child(req: MeasureRequest): Promise<MeasureResult> {
+  const script = fileURLToPath(new URL("./measure.js", import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [script, JSON.stringify(req)], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      const line = stdout.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
+      if (err || !line) reject(new Error(`${req.item}: ${stderr.trim() || err?.message || "no result"}`));
+      else resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as MeasureResult);
+    });
+  });
+}
+
+async function main(o: Options): Promise<void> {
+  if (!PROVIDERS.includes(o.provider as Provider)) throw new Error(`--provider must be one of ${PROVIDERS.join(", ")}`);
+  const { provider, warning } = await resolveProvider(o.provider as Provider);
+  if (warning) console.error(`bench: ${warning}`);
+  const build: BuildOptions = { ...buildOptionsFor(provider) };
+  if (o.attention) {
+    if (o.attention !== "fused" && o.attention !== "plain") throw new Error("--attention must be fused or plain");
+    build.attention = o.attention;
+  }
+  const fp16 = o.fp16 ?? build.compute === "float16";
+  if (fp16) build.compute = "float16";
+
+  const only = o.only?.split(",").filter(Boolean);
+  const names = o.quick ? ["unet512"] : only ? only.filter((n) => n !== "gemm" && n !== "sequence") : ITEMS.map((i) => i.name);
+  const items = names.map((n) => {
+    const item = ITEMS.find((i) => i.name === n);
+    if (!item) throw new Error(`unknown item "${n}" (known: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence)`);
+    return item;
+  });
+  const withGemm = o.quick || !only || only.includes("gemm");
+  ensureRandomModels(o.models, { configs: o.configs, fp16, only: [...new Set(["decoder/movq", ...items.map((i) => i.component)])], log: (l) => console.error(l) });
+
+  const session: SessionOptions = {
+    ...(o.threads ? { threads: Number(o.threads) } : {}),
+    ...(o.prepack ? {} : { prepack: false }),
+    ...(o.optLevel ? { optimization: o.optLevel as SessionOptions["optimization"] } : {}),
+    ...(o.arena ? {} : { memoryArena: false }),
+    ...(o.pattern ? { memoryPattern: true } : {}),
+  };
+  const base = {
+    models: o.models, provider, build, variant: fp16 ? "fp16" : undefined, session,
+    minRuns: Number(o.runs), minSeconds: Number(o.seconds), maxRuns: 20, profile: o.profile,
+  };
+  // Each result is also logged as it comes, so an interrupted run still shows what it measured.
+  const measure = async (req: MeasureRequest) => {
+    const r = await child(req);
+    console.error(`${r.item}: load ${(r.loadMs / 1000).toFixed(2)} s, run ${r.runMs.toFixed(1)} ms, ${gflops(r).toFixed(1)} GFLOP/s, peak RSS ${(r.peakRss / 1e9).toFixed(2)} GB`);
+    return r;
+  };
+  // The GEMM peak is measured before and after the networks, the higher counting, so that a burst of other load
+  // on the machine during one of them does not understate it.
+  const gemmPass = async () => {
+    const out: MeasureResult[] = [];
+    if (withGemm) for (const [n, chain] of GEMMS[provider === "cpu" ? "cpu" : "gpu"]) out.push(await measure({ ...base, item: `gemm:${n}:${chain}` }));
+    return out;
+  };
+  const loadavg = () => os.loadavg()[0].toFixed(2);
+  const loadStart = loadavg();
+  const gemms = await gemmPass();
+  const results: MeasureResult[] = [];
+  for (const item of items) results.push(await measure({ ...base, item: item.name }));
+  const plan = jobPlan(DEFAULTS).map(([name]) => name);
+  if (plan.every((name) => names.includes(name)) && (!only || only.includes("sequence"))) {
+    results.push(await measure({ ...base, item: `sequence:${plan.join(",")}` }));
+  }
+  if (items.length) gemms.push(...(await gemmPass()));
+  const settings = `provider=${provider} compute=${build.compute} attention=${build.attention} weights=${fp16 ? "fp16" : "fp32"} ` +
+    `threads=${session.threads ?? "default"} prepack=${session.prepack !== false} optimization=${session.optimization ?? "all"} ` +
+    `arena=${session.memoryArena !== false} pattern=${session.memoryPattern === true} cores=${os.availableParallelism()} ` +
+    `loadavg=${loadStart}..${loadavg()}`;
+  const job = estimateDefaultJob(results, DEFAULTS);
+  console.log(formatReport(ITEMS, results, gemms, job, settings));
+}
+
+const program = new Command("bench")
+  .description("full-size measurements of every network on random weights")
+  .option("--provider <name>", "execution provider", "cpu")
+  .option("--quick", "only the 512x512 UNet step and the GEMM peak")
+  .option("--only <items>", `comma-separated items: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence (with the job's items)`)
+  .option("--models <dir>", "random-weight model set (written when missing)", DEFAULT_OUT)
+  .option("--configs <dir>", "configs of the set to write (default: ../shared/fixtures/kandinsky21/full-configs)")
+  .option("--fp16", "fp16 weights and compute (the default on GPU providers)")
+  .option("--attention <form>", "attention form: fused or plain (default: fused on cpu, plain on GPUs)")
+  .option("--threads <n>", "intra-op threads (default: ORT's choice)")
+  .option("--no-prepack", "disable weight pre-packing")
+  .option("--opt-level <level>", "graph optimisation level: disabled, basic, extended, layout, all")
+  .option("--no-arena", "disable the CPU memory arena")
+  .option("--pattern", "enable ORT's memory pattern (one planned block per input shape)")
+  .option("--runs <n>", "minimum timed runs per item", "3")
+  .option("--seconds <s>", "minimum timed seconds per item", "3")
+  .option("--profile", "report ORT kernel time per op type")
+  .action((o: Options) => main(o));
+
+program.parseAsync().catch((e: Error) => {
+  console.error(`bench: ${e.message}`);
+  process.exitCode = 1;
+});

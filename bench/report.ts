@@ -1,0 +1,112 @@
+// The bench's output: a table of the measurements, the GEMM peak, an estimate of the default job, and one
+// closing line of key=value pairs for scripts.
+import type { BenchItem } from "./items.js";
+import type { MeasureResult } from "./measure.js";
+
+const GB = 1e9;
+
+export interface JobEstimate {
+  title: string;
+  seconds: number;
+  parts: { what: string; seconds: number }[];
+}
+
+/**
+ * The seed model's default job (text2img at `width` x `height`, `priorSteps` + `steps` with guidance), composed as
+ * the pipelines run it with sessions released after each use: each text encoder is loaded twice (prompt, then
+ * '' — counted as one batch-2 run), the image encoder once (zero-image embeds), the prior for its steps, the UNet
+ * for its steps, the MoVQ once. The first call of each session costs its measured first run.
+ */
+export interface JobSettings {
+  width: number;
+  height: number;
+  steps: number;
+  priorSteps: number;
+}
+
+/** The default job's network calls in pipeline order: [item, session loads, calls]. */
+export function jobPlan(d: JobSettings): [string, number, number][] {
+  return [
+    ["clip_text", 2, 1], ["clip_vision", 1, 1], ["prior", 1, d.priorSteps], ["mclip", 2, 1],
+    [`unet${d.width}`, 1, d.steps], [`movq${d.width}`, 1, 1],
+  ];
+}
+
+export function estimateDefaultJob(results: MeasureResult[], d: JobSettings): JobEstimate | undefined {
+  if (d.width !== d.height) return undefined;
+  const get = (name: string) => results.find((r) => r.item === name);
+  const plan = jobPlan(d);
+  const parts: JobEstimate["parts"] = [];
+  for (const [name, loads, calls] of plan) {
+    const r = get(name);
+    if (!r) return undefined;
+    const ms = loads * r.loadMs + r.firstRunMs + (calls - 1) * r.runMs;
+    parts.push({ what: `${name}: ${loads} load${loads > 1 ? "s" : ""} + ${calls} call${calls > 1 ? "s" : ""}`, seconds: ms / 1000 });
+  }
+  const title = `${d.width}x${d.height}, ${d.priorSteps} prior + ${d.steps} decoder steps`;
+  return { title, seconds: parts.reduce((a, p) => a + p.seconds, 0), parts };
+}
+
+/** GFLOP/s of a result. */
+export const gflops = (r: MeasureResult) => r.flops / r.runMs / 1e6;
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ")).join("\n");
+}
+
+const fixed = (x: number, d: number) => x.toFixed(d);
+
+export function formatReport(items: BenchItem[], results: MeasureResult[], gemms: MeasureResult[], job: JobEstimate | undefined, settings: string): string {
+  const peak = gemms.length ? Math.max(...gemms.map(gflops)) : undefined;
+  const rows = [["item", "load s", "1st run s", "run ms (n)", "GFLOP", "GFLOP/s", "of peak", "peak RSS GB", "weights GB"]];
+  for (const r of results) {
+    const label = r.rssAfterRelease ? "the job's networks in one process, in turn" : items.find((i) => i.name === r.item)?.label ?? r.item;
+    rows.push([
+      label, fixed(r.loadMs / 1000, 2), fixed(r.firstRunMs / 1000, 2), `${fixed(r.runMs, 1)} (${r.runs})`, fixed(r.flops / GB, 1),
+      fixed(gflops(r), 1), peak ? `${fixed((100 * gflops(r)) / peak, 1)}%` : "-", fixed(r.peakRss / GB, 2), fixed(r.weightBytes / GB, 2),
+    ]);
+  }
+  const seen = new Set<string>();
+  for (const g of gemms) {
+    const [n, chain] = g.item.split(":").slice(1);
+    const when = seen.has(g.item) ? ", after" : gemms.length > new Set(gemms.map((x) => x.item)).size ? ", before" : "";
+    seen.add(g.item);
+    rows.push([`GEMM: ${n}^3 MatMul x${chain}${when}`, fixed(g.loadMs / 1000, 2), fixed(g.firstRunMs / 1000, 2), `${fixed(g.runMs, 1)} (${g.runs})`,
+      fixed(g.flops / GB, 1), fixed(gflops(g), 1), peak ? `${fixed((100 * gflops(g)) / peak, 1)}%` : "-", fixed(g.peakRss / GB, 2), "-"]);
+  }
+  const out = [settings, "", table(rows)];
+  for (const r of results.filter((x) => x.rssAfterRelease)) {
+    const names = r.item.slice(r.item.indexOf(":") + 1).split(",");
+    out.push("", `in one process (${names.join(" → ")}): peak RSS ${fixed(r.peakRss / GB, 2)} GB; RSS after each release: ` +
+      r.rssAfterRelease!.map((b) => fixed(b / GB, 2)).join(", ") + " GB");
+  }
+  for (const r of results.filter((x) => x.opMs)) {
+    const total = Object.values(r.opMs!).reduce((a, b) => a + b, 0);
+    const top = Object.entries(r.opMs!).slice(0, 10).map(([op, ms]) => `${op} ${fixed(ms, 0)} (${fixed((100 * ms) / total, 1)}%)`);
+    out.push("", `${r.item} kernel ms per run: ${fixed(total, 0)}: ${top.join(", ")}`);
+  }
+  if (job) {
+    out.push("", `default job estimate (${job.title}): ${fixed(job.seconds, 1)} s`);
+    for (const p of job.parts) out.push(`  ${p.what}: ${fixed(p.seconds, 1)} s`);
+  }
+
+  const kv: Record<string, string> = {};
+  for (const r of results) {
+    if (r.rssAfterRelease) {
+      kv.pipeline_peak_rss_gb = fixed(r.peakRss / GB, 2);
+      continue;
+    }
+    kv[`${r.item}_ms`] = fixed(r.runMs, 1);
+    kv[`${r.item}_gflops`] = fixed(gflops(r), 1);
+    kv[`${r.item}_load_s`] = fixed(r.loadMs / 1000, 2);
+    if (peak) kv[`${r.item}_peak_ratio`] = fixed(gflops(r) / peak, 3);
+  }
+  if (peak) kv.gemm_peak_gflops = fixed(peak, 1);
+  const all = [...results, ...gemms];
+  if (all.length) kv.peak_rss_gb = fixed(Math.max(...all.map((r) => r.peakRss)) / GB, 2);
+  if (results.length) kv.weights_max_gb = fixed(Math.max(...results.map((r) => r.weightBytes)) / GB, 2);
+  if (job) kv.default_job_s = fixed(job.seconds, 1);
+  out.push("", Object.entries(kv).map(([k, v]) => `${k}=${v}`).join(" "));
+  return out.join("\n");
+}
