@@ -145,3 +145,16 @@ test("configs outside the implemented family are rejected by key and value", () 
   assert.doesNotThrow(() => parseUNetConfig(base));
   for (const [patch, msg] of bad) assert.throws(() => parseUNetConfig({ ...base, ...patch }), msg);
 });
+
+test("zero-padded conv channels (the GPU builds' workaround) leave the inpainting UNet's result unchanged", async () => {
+  const { runParity } = await import("../src/parity/run.js");
+  const lines = [];
+  for await (const l of runParity(TINY, { only: ["unet_inpaint."], build: { compute: "float32", attention: "fused", padConvChannels: true }, session: {} })) lines.push(l);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0].result.status, "PASS", lines[0].result.detail);
+  // The 9-channel conv_in is padded (input and weight), and only it.
+  const net = buildNetwork(UNetSpec, { dir: join(TINY, "inpaint/unet") }, undefined, { ...DEFAULT_BUILD, padConvChannels: true });
+  let pads = 0;
+  net.graph.forEachNode((n) => { if (n.opType === "Pad") pads++; });
+  assert.equal(pads, 2);
+});

@@ -23,7 +23,7 @@ const program = new Command("parity")
     };
     for await (const line of runParity(dir, {
       only: o.only?.split(",").filter(Boolean),
-      build: { compute: "float32", attention: o.attention as "fused" | "plain" },
+      build: { compute: "float32", attention: o.attention as "fused" | "plain", padConvChannels: o.provider !== "cpu" },
       session: { provider: o.provider as Provider },
     })) print(line);
     console.log(`${counts.PASS} passed, ${counts.FAIL} failed, ${counts.SKIP} skipped`);

@@ -22,7 +22,9 @@ export interface EngineOptions {
 
 /** Build options suited to a provider: fused attention on CPU; plain attention and fp16 compute on GPUs. */
 export function buildOptionsFor(provider: Provider): BuildOptions {
-  return provider === "cpu" ? { compute: "float32", attention: "fused" } : { compute: "float16", attention: "plain" };
+  return provider === "cpu"
+    ? { compute: "float32", attention: "fused" }
+    : { compute: "float16", attention: "plain", padConvChannels: true };
 }
 
 export class Components {

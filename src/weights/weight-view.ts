@@ -14,6 +14,11 @@ const ELEM_OF: Partial<Record<DType, Elem>> = {
 export interface BuildOptions {
   compute: Elem;
   attention: "fused" | "plain";
+  /**
+   * Zero-pad convolution inputs of more than 4 channels to a multiple of 4 (GPU providers): ORT's WebGPU Conv
+   * gives wrong results for some channel counts (6 and 9, e.g. the inpainting UNet's conv_in).
+   */
+  padConvChannels?: boolean;
 }
 
 /** Where weights come from: a checkpoint, or nothing (shape-only graphs for inspection). */
