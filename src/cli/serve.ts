@@ -4,14 +4,9 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { addModelOptions, engineInit, ROLES, type ModelOptions } from "./models.js";
 import { integer, nonNegativeInteger, number } from "./options.js";
 import { say, UserError } from "./errors.js";
+import type { ServeOptions } from "../server/index.js";
 
-interface ServeCliOptions extends ModelOptions {
-  host: string;
-  port: number;
-  token?: string;
-  uploadUrl?: string;
-  dataDir: string;
-  queueSize: number;
+interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, "models" | "predictTimeoutS"> {
   predictTimeout?: number;
 }
 
