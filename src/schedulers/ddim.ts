@@ -2,39 +2,27 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { DDIMConfig } from "./config.js";
-import type { Scheduler, StepOptions, StepResult } from "./scheduler.js";
+import type { StepOptions, StepResult } from "./scheduler.js";
+import { CumprodScheduler } from "./base.js";
 import { alphasFromBetas, cumprodF32, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
-import { addNoiseWith, boundOriginal, checkTimestep, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
+import { boundOriginal, checkTimestep, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
 
 const f32 = Math.fround;
 
-export class DDIMScheduler implements Scheduler {
+export class DDIMScheduler extends CumprodScheduler {
   readonly name = "ddim";
-  readonly initNoiseSigma = 1;
   readonly wantsVariance = false;
   readonly config: DDIMConfig;
-  readonly alphasCumprod: Float32Array;
   /** ᾱ used past the last step: 1, or ᾱ_0 when set_alpha_to_one is false. */
   readonly finalAlphaCumprod: number;
   private numInferenceSteps: number | undefined;
-  private steps: number[];
 
   constructor(config: DDIMConfig) {
+    const betas = makeBetas(config);
+    super(cumprodF32(alphasFromBetas(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas)));
     this.config = config;
-    let betas = makeBetas(config);
-    if (config.rescaleBetasZeroSnr) betas = rescaleZeroTerminalSnr(betas);
-    this.alphasCumprod = cumprodF32(alphasFromBetas(betas));
     this.finalAlphaCumprod = config.setAlphaToOne ? 1 : this.alphasCumprod[0];
-    this.steps = Array.from({ length: config.numTrainTimesteps }, (_, i) => config.numTrainTimesteps - 1 - i);
-  }
-
-  get numTrainTimesteps(): number {
-    return this.config.numTrainTimesteps;
-  }
-
-  get timesteps(): readonly number[] {
-    return this.steps;
   }
 
   setTimesteps(numInferenceSteps: number): void {
@@ -83,7 +71,4 @@ export class DDIMScheduler implements Scheduler {
     return { prevSample: prev, predOriginalSample: x0 };
   }
 
-  addNoise(original: HostTensor, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return addNoiseWith(this.alphasCumprod, original, noise, timesteps);
-  }
 }

@@ -2,34 +2,23 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { DDPMConfig } from "./config.js";
-import type { Scheduler, StepResult } from "./scheduler.js";
+import type { StepResult } from "./scheduler.js";
+import { CumprodScheduler } from "./base.js";
 import { alphasFromBetas, cumprodF32, makeBetas } from "./betas.js";
-import { addNoiseWith, boundOriginal, checkTimestep, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
+import { boundOriginal, checkTimestep, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
 import { expF32 } from "./torch-math.js";
 
 const f32 = Math.fround;
 
-export class DDPMScheduler implements Scheduler {
+export class DDPMScheduler extends CumprodScheduler {
   readonly name = "ddpm";
-  readonly initNoiseSigma = 1;
   readonly config: DDPMConfig;
-  readonly alphasCumprod: Float32Array;
   private numInferenceSteps: number | undefined;
-  private steps: number[];
 
   constructor(config: DDPMConfig) {
+    super(cumprodF32(alphasFromBetas(makeBetas(config))));
     this.config = config;
-    this.alphasCumprod = cumprodF32(alphasFromBetas(makeBetas(config)));
-    this.steps = Array.from({ length: config.numTrainTimesteps }, (_, i) => config.numTrainTimesteps - 1 - i);
-  }
-
-  get numTrainTimesteps(): number {
-    return this.config.numTrainTimesteps;
-  }
-
-  get timesteps(): readonly number[] {
-    return this.steps;
   }
 
   get wantsVariance(): boolean {
@@ -97,7 +86,4 @@ export class DDPMScheduler implements Scheduler {
     }
   }
 
-  addNoise(original: HostTensor, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return addNoiseWith(this.alphasCumprod, original, noise, timesteps);
-  }
 }

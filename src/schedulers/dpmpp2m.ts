@@ -4,9 +4,10 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { BetaConfig, TimestepSpacing } from "./config.js";
-import type { Scheduler, StepResult } from "./scheduler.js";
+import type { StepResult } from "./scheduler.js";
+import { CumprodScheduler } from "./base.js";
 import { alphasFromBetas, cumprodF32, makeBetas } from "./betas.js";
-import { addNoiseWith, checkTimestep, splitModelOutput } from "./sample-ops.js";
+import { checkTimestep, splitModelOutput } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
 
 export interface DPMSolverPP2MConfig extends BetaConfig {
@@ -21,27 +22,16 @@ interface Level {
   lambda: number;
 }
 
-export class DPMSolverPP2MScheduler implements Scheduler {
+export class DPMSolverPP2MScheduler extends CumprodScheduler {
   readonly name = "dpmpp_2m";
-  readonly initNoiseSigma = 1;
   readonly wantsVariance = false;
   readonly config: DPMSolverPP2MConfig;
-  readonly alphasCumprod: Float32Array;
-  private steps: number[] = [];
   /** The previous step's x_0 estimate, for the second-order correction. */
   private previous: { index: number; x0: Float64Array } | undefined;
 
   constructor(config: DPMSolverPP2MConfig) {
+    super(cumprodF32(alphasFromBetas(makeBetas(config))));
     this.config = config;
-    this.alphasCumprod = cumprodF32(alphasFromBetas(makeBetas(config)));
-  }
-
-  get numTrainTimesteps(): number {
-    return this.config.numTrainTimesteps;
-  }
-
-  get timesteps(): readonly number[] {
-    return this.steps;
   }
 
   setTimesteps(numInferenceSteps: number): void {
@@ -87,7 +77,4 @@ export class DPMSolverPP2MScheduler implements Scheduler {
     return { prevSample: prev, predOriginalSample: Float32Array.from(x0) };
   }
 
-  addNoise(original: HostTensor, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return addNoiseWith(this.alphasCumprod, original, noise, timesteps);
-  }
 }

@@ -2,37 +2,28 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { UnCLIPConfig } from "./config.js";
-import type { Scheduler, StepOptions, StepResult } from "./scheduler.js";
+import type { StepOptions, StepResult } from "./scheduler.js";
+import { CumprodScheduler } from "./base.js";
 import { alphasFromBetas, betasForAlphaBar, cumprodF32 } from "./betas.js";
-import { addNoiseWith, checkTimestep, clamp, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
+import { checkTimestep, clamp, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { roundHalfEven } from "./spacing.js";
 import { expF32 } from "./torch-math.js";
 
 const f32 = Math.fround;
 
-export class UnCLIPScheduler implements Scheduler {
+export class UnCLIPScheduler extends CumprodScheduler {
   readonly name = "unclip";
-  readonly initNoiseSigma = 1;
   readonly config: UnCLIPConfig;
   readonly betas: Float32Array;
   readonly alphas: Float32Array;
-  readonly alphasCumprod: Float32Array;
-  private steps: number[];
 
   constructor(config: UnCLIPConfig) {
+    const betas = betasForAlphaBar(config.numTrainTimesteps);
+    const alphas = alphasFromBetas(betas);
+    super(cumprodF32(alphas));
     this.config = config;
-    this.betas = betasForAlphaBar(config.numTrainTimesteps);
-    this.alphas = alphasFromBetas(this.betas);
-    this.alphasCumprod = cumprodF32(this.alphas);
-    this.steps = Array.from({ length: config.numTrainTimesteps }, (_, i) => config.numTrainTimesteps - 1 - i);
-  }
-
-  get numTrainTimesteps(): number {
-    return this.config.numTrainTimesteps;
-  }
-
-  get timesteps(): readonly number[] {
-    return this.steps;
+    this.betas = betas;
+    this.alphas = alphas;
   }
 
   get wantsVariance(): boolean {
@@ -87,8 +78,4 @@ export class UnCLIPScheduler implements Scheduler {
     return { prevSample: prev, predOriginalSample: x0 };
   }
 
-  /** Not in the reference class; the usual forward process on this scheduler's ᾱ. */
-  addNoise(original: HostTensor, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return addNoiseWith(this.alphasCumprod, original, noise, timesteps);
-  }
 }
