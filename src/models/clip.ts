@@ -9,7 +9,7 @@ import { layerNorm } from "../nn/norm.js";
 import { attention } from "../nn/attention.js";
 import { activation } from "../nn/activation.js";
 import { conv2d } from "../nn/conv.js";
-import type { NetworkSpec } from "./network.js";
+import { floatInput, floatOutput, type NetworkSpec } from "./network.js";
 
 /** Large negative additive mask value: exp() of it underflows to exactly 0, like transformers' finfo.min. */
 export const MASKED = -1e9;
@@ -141,8 +141,8 @@ export const ClipTextSpec: NetworkSpec<ClipTextConfig, { withMask: boolean }> = 
     const ids = g.input("input_ids", "int64", ["batch", "tokens"]);
     const mask = withMask ? g.input("attention_mask", "int64", ["batch", "tokens"]) : null;
     const out = clipText(vb, ids, mask, c);
-    g.output(out.textEmbeds.cast("float32"), "text_embeds");
-    g.output(out.lastHiddenState.cast("float32"), "last_hidden_state");
+    floatOutput(out.textEmbeds, "text_embeds");
+    floatOutput(out.lastHiddenState, "last_hidden_state");
   },
 };
 
@@ -150,10 +150,8 @@ export const ClipVisionSpec: NetworkSpec<ClipVisionConfig> = {
   classes: ["CLIPVisionModelWithProjection"],
   parseConfig: clipVisionConfig,
   build(vb, c) {
-    const g = vb.graph;
-    const px = g.input("pixel_values", "float32", ["batch", c.channels, c.imageSize, c.imageSize]);
-    const out = clipVision(vb, px.cast(vb.store.opts.compute), c);
-    g.output(out.imageEmbeds.cast("float32"), "image_embeds");
-    g.output(out.lastHiddenState.cast("float32"), "last_hidden_state");
+    const out = clipVision(vb, floatInput(vb, "pixel_values", ["batch", c.channels, c.imageSize, c.imageSize]), c);
+    floatOutput(out.imageEmbeds, "image_embeds");
+    floatOutput(out.lastHiddenState, "last_hidden_state");
   },
 };

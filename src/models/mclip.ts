@@ -4,7 +4,7 @@ import type { Value } from "../runtime/graph.js";
 import type { WeightView } from "../weights/weight-view.js";
 import { ConfigError } from "../weights/config.js";
 import { linear } from "../nn/linear.js";
-import type { NetworkSpec } from "./network.js";
+import { floatOutput, type NetworkSpec } from "./network.js";
 import { xlmRoberta, xlmRobertaConfig, type XlmRobertaConfig } from "./xlm-roberta.js";
 
 export interface MClipConfig {
@@ -47,7 +47,7 @@ export const MClipSpec: NetworkSpec<MClipConfig> = {
     const ids = g.input("input_ids", "int64", ["batch", "tokens"]);
     const mask = g.input("attention_mask", "int64", ["batch", "tokens"]);
     const out = mclip(vb, ids, mask, c);
-    g.output(out.textEmbeds.cast("float32"), "text_embeds");
-    g.output(out.lastHiddenState.cast("float32"), "last_hidden_state");
+    floatOutput(out.textEmbeds, "text_embeds");
+    floatOutput(out.lastHiddenState, "last_hidden_state");
   },
 };

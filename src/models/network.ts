@@ -1,6 +1,6 @@
 // Builds a component's graph from its folder (config.json + weights), or from a config alone (shape-only,
 // for inspection such as parameter counts).
-import { Graph } from "../runtime/graph.js";
+import { Graph, type Dim, type Value } from "../runtime/graph.js";
 import { Session, type SessionOptions } from "../runtime/session.js";
 import { Checkpoint } from "../weights/checkpoint.js";
 import { readConfig } from "../weights/config.js";
@@ -18,6 +18,16 @@ export interface Network<C> {
   graph: Graph;
   config: C;
   checkpoint: Checkpoint | null;
+}
+
+/** A float graph input: float32 at the graph's boundary, the compute dtype inside. */
+export function floatInput(vb: WeightView, name: string, dims: Dim[]): Value {
+  return vb.graph.input(name, "float32", dims).cast(vb.store.opts.compute);
+}
+
+/** A float graph output: float32 at the boundary whatever the compute dtype. */
+export function floatOutput(v: Value, name: string): void {
+  v.graph.output(v.cast("float32"), name);
 }
 
 export const DEFAULT_BUILD: BuildOptions = { compute: "float32", attention: "fused" };

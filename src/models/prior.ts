@@ -11,7 +11,7 @@ import { attention } from "../nn/attention.js";
 import { activation } from "../nn/activation.js";
 import { causalBias, paddingBias } from "../nn/mask.js";
 import { timestepProjection } from "../nn/timesteps.js";
-import type { NetworkSpec } from "./network.js";
+import { floatInput, floatOutput, type NetworkSpec } from "./network.js";
 import type { HostTensor } from "../runtime/host-tensor.js";
 
 /** The prior's own mask value (not finfo.min): padded text keys and future tokens get -10000 each. */
@@ -118,14 +118,12 @@ export const PriorSpec: NetworkSpec<PriorConfig> = {
   parseConfig: priorConfig,
   build(vb, c) {
     const g = vb.graph;
-    const compute = vb.store.opts.compute;
-    const x = g.input("hidden_states", "float32", ["batch", c.embeddingDim]);
+    const x = floatInput(vb, "hidden_states", ["batch", c.embeddingDim]);
     const t = g.input("timestep", "int64", ["timesteps"]);
-    const proj = g.input("proj_embedding", "float32", ["batch", c.embeddingProjDim]);
-    const text = g.input("encoder_hidden_states", "float32", ["batch", c.numEmbeddings, c.embeddingDim]);
+    const proj = floatInput(vb, "proj_embedding", ["batch", c.embeddingProjDim]);
+    const text = floatInput(vb, "encoder_hidden_states", ["batch", c.numEmbeddings, c.embeddingDim]);
     const mask = g.input("attention_mask", "bool", ["batch", c.numEmbeddings]);
-    const out = prior(vb, x.cast(compute), t, proj.cast(compute), text.cast(compute), mask, c);
-    g.output(out.cast("float32"), "predicted_image_embedding");
+    floatOutput(prior(vb, x, t, proj, text, mask, c), "predicted_image_embedding");
   },
 };
 

@@ -3,7 +3,7 @@
 import type { Value } from "../../runtime/graph.js";
 import type { WeightView } from "../../weights/weight-view.js";
 import { conv2d } from "../../nn/conv.js";
-import type { NetworkSpec } from "../network.js";
+import { floatInput, floatOutput, type NetworkSpec } from "../network.js";
 import { parseVQModelConfig, type VQModelConfig } from "./config.js";
 import { encoder, decoder } from "./vae.js";
 import { vectorQuantize } from "./quantizer.js";
@@ -23,9 +23,8 @@ export const MoVQDecodeSpec: NetworkSpec<VQModelConfig, { quantize: boolean }> =
   classes: ["VQModel"],
   parseConfig: parseVQModelConfig,
   build(vb, c, { quantize }) {
-    const g = vb.graph;
-    const latents = g.input("latents", "float32", ["batch", c.vqEmbedDim, "height", "width"]);
-    g.output(movqDecode(vb, latents.cast(vb.store.opts.compute), c, quantize).cast("float32"), "image");
+    const latents = floatInput(vb, "latents", ["batch", c.vqEmbedDim, "height", "width"]);
+    floatOutput(movqDecode(vb, latents, c, quantize), "image");
   },
 };
 
@@ -34,8 +33,7 @@ export const MoVQEncodeSpec: NetworkSpec<VQModelConfig> = {
   classes: ["VQModel"],
   parseConfig: parseVQModelConfig,
   build(vb, c) {
-    const g = vb.graph;
-    const image = g.input("image", "float32", ["batch", c.inChannels, "height", "width"]);
-    g.output(movqEncode(vb, image.cast(vb.store.opts.compute), c).cast("float32"), "latents");
+    const image = floatInput(vb, "image", ["batch", c.inChannels, "height", "width"]);
+    floatOutput(movqEncode(vb, image, c), "latents");
   },
 };

@@ -13,7 +13,7 @@
 // it meets, which is x2 for those sizes and lets other sizes run too.
 import type { Value } from "../../runtime/graph.js";
 import type { WeightView } from "../../weights/weight-view.js";
-import type { NetworkSpec } from "../network.js";
+import { floatInput, floatOutput, type NetworkSpec } from "../network.js";
 import { conv2d } from "../../nn/conv.js";
 import { groupNorm } from "../../nn/norm.js";
 import { activation } from "../../nn/activation.js";
@@ -73,16 +73,14 @@ export const UNetSpec: NetworkSpec<UNetConfig> = {
   classes: ["UNet2DConditionModel"],
   parseConfig: parseUNetConfig,
   build(vb, c) {
-    const g = vb.graph;
-    const compute = vb.store.opts.compute;
-    const input = (name: string, dims: (number | string)[]) => g.input(name, "float32", dims).cast(compute);
     const out = unet(vb, c, {
-      sample: input("sample", ["batch", c.inChannels, "height", "width"]),
-      timestep: g.input("timestep", "float32", ["timesteps"]),
-      encoderHiddenStates: input("encoder_hidden_states", ["batch", "tokens", c.encoderHidDim]),
-      textEmbeds: input("text_embeds", ["batch", c.crossAttentionDim]),
-      imageEmbeds: input("image_embeds", ["batch", c.crossAttentionDim]),
+      sample: floatInput(vb, "sample", ["batch", c.inChannels, "height", "width"]),
+      // Sinusoid features are computed in float32 before the cast (as torch does).
+      timestep: vb.graph.input("timestep", "float32", ["timesteps"]),
+      encoderHiddenStates: floatInput(vb, "encoder_hidden_states", ["batch", "tokens", c.encoderHidDim]),
+      textEmbeds: floatInput(vb, "text_embeds", ["batch", c.crossAttentionDim]),
+      imageEmbeds: floatInput(vb, "image_embeds", ["batch", c.crossAttentionDim]),
     });
-    g.output(out.cast("float32"), UNET_OUTPUT);
+    floatOutput(out, UNET_OUTPUT);
   },
 };
