@@ -1,3 +1,4 @@
+import { roundHalfEven } from "../src/math.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -6,7 +7,7 @@ import { CaseSet } from "../src/parity/cases.js";
 import { runImageProcessorCase } from "../src/parity/images.js";
 import { centerCropPadded, shortestEdgeSize } from "../src/image/clip-processor.js";
 import {
-  decoderOutputToImageNp, imageNpToUint8, prepareImageTensor, prepareInpaintMask, roundHalfEven,
+  decoderOutputToImageNp, imageNpToUint8, prepareImageTensor, prepareInpaintMask,
   type Tensor4, uint8ToRgbImages,
 } from "../src/image/convert.js";
 import { decodeImage, decodeMask, encodeImage } from "../src/image/io.js";
@@ -45,7 +46,7 @@ test("shortest-edge size and transformers' center crop with padding", () => {
 });
 
 test("numpy round half to even and the uint8 conversion", () => {
-  assert.deepEqual([0.5, 1.5, 2.5, 126.5, 253.5, 254.5, 3.4999, 3.5001].map(roundHalfEven), [0, 2, 2, 126, 254, 254, 3, 4]);
+  assert.deepEqual([0.5, 1.5, 2.5, 126.5, 253.5, 254.5, 3.4999, 3.5001, -1.5, -2.5].map(roundHalfEven), [0, 2, 2, 126, 254, 254, 3, 4, -2, -2]);
   // 0.5 * 255 = 127.5 -> 128 (even); 1/255 * 255 rounds to 1 in float32.
   const np: Tensor4 = { data: Float32Array.from([0, 0.5, 1, Math.fround(1 / 255)]), shape: [1, 1, 4, 1] };
   assert.deepEqual(Array.from(imageNpToUint8(np).data), [0, 128, 255, 1]);

@@ -1,7 +1,8 @@
 // The pipelines' pixel conversions, in the reference's float32 arithmetic (diffusers 0.24 Kandinsky 2.1):
-// decoder output -> image_np -> uint8, input image -> [-1, 1] tensor, PIL mask -> keep mask.
+// decoder output -> image_np -> uint8, input image -> [-1, 1] tensor, PIL mask -> float mask (1 = repaint).
 import type { GrayImage, RgbImage } from "./rgb.js";
 import { resize } from "./resample.js";
+import { roundHalfEven } from "../math.js";
 
 export interface Tensor4 {
   data: Float32Array;
@@ -9,12 +10,6 @@ export interface Tensor4 {
 }
 
 /** numpy's np.round: half to even. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  // Math.round rounds .5 up; step back when that lands on an odd number.
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /**
  * Decoder postprocessing for output_type "np": clamp(raw * 0.5 + 0.5, 0, 1) in float32, NCHW -> NHWC.
  * (x * 0.5 is exact; the + 0.5 rounds once to float32, as torch does.)

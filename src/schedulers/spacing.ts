@@ -1,11 +1,6 @@
 // Inference timestep lists, as numpy computes them in diffusers 0.24's set_timesteps.
 import type { TimestepSpacing } from "./config.js";
-
-/** numpy's round: half to even. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+import { roundHalfEven } from "../math.js";
 
 /**
  * np.arange(start, stop, step) for floats: length ceil((stop - start) / step); values start + i * delta with

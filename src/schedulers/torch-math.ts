@@ -1,7 +1,7 @@
 // torch.exp on float32 CPU tensors, bit for bit: torch evaluates it with SLEEF's expf (1-ulp variant), which
 // is not always the correctly rounded result; where a step multiplies a large exp by noise (DDPM's
 // learned-range variance on its last step) that last bit shows at the tolerances the references ask for.
-import { roundHalfEven } from "./spacing.js";
+import { roundHalfEven } from "../math.js";
 
 const f32 = Math.fround;
 /** Single-precision fused multiply-add (the product of two floats is exact in float64). */

@@ -6,7 +6,7 @@ import type { StepOptions, StepResult } from "./scheduler.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasFromBetas, betasForAlphaBar, cumprodF32 } from "./betas.js";
 import { checkTimestep, clamp, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { roundHalfEven } from "./spacing.js";
+import { roundHalfEven } from "../math.js";
 import { expF32 } from "./torch-math.js";
 
 const f32 = Math.fround;
