@@ -1,7 +1,7 @@
 // CLIPImageProcessor as transformers 4.32 runs it: resize the shortest edge with PIL on uint8 (so Pillow's
 // fixed-point filter applies), center crop (zero-padding an image smaller than the crop), rescale in float64
 // then cast to float32, normalize in float32, channels first.
-import { readFileSync } from "node:fs";
+import { readJson } from "../weights/config.js";
 import type { RgbImage } from "./rgb.js";
 import { type Resample, resampleFromPil, resize } from "./resample.js";
 
@@ -98,14 +98,9 @@ export function parseClipProcessorConfig(json: unknown): ClipProcessorConfig {
 }
 
 export function loadClipProcessorConfig(path: string): ClipProcessorConfig {
-  let text: string;
+  const json = readJson(path);
   try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new Error(`${path}: cannot read preprocessor config (${(e as Error).message})`);
-  }
-  try {
-    return parseClipProcessorConfig(JSON.parse(text));
+    return parseClipProcessorConfig(json);
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`);
   }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { pyLStrip, pyRStrip, pySplit } from "./python-text.js";
-import { readJsonFile } from "./json-file.js";
+import { readOptionalJson } from "../weights/config.js";
 import { resolveSpecialTokens, type SpecialTokenDefaults } from "./special-tokens.js";
 import { FramedTokenizer, resolveFraming, type Framing } from "./text-tokenizer.js";
 
@@ -99,7 +99,7 @@ function readMerges(path: string): [string, string][] {
 /** The BPE model: from tokenizer.json when present, else from vocab.json + merges.txt. */
 function bpeModel(dir: string, unkToken: string): BpeModel {
   const jsonFile = join(dir, "tokenizer.json");
-  const json = readJsonFile(jsonFile);
+  const json = readOptionalJson(jsonFile);
   if (json !== undefined) {
     const m = json.model;
     if (m?.type !== "BPE" || m.end_of_word_suffix !== "</w>") {
@@ -112,12 +112,12 @@ function bpeModel(dir: string, unkToken: string): BpeModel {
   for (const f of [vocabFile, mergesFile]) {
     if (!existsSync(f)) throw new Error(`CLIP tokenizer ${dir}: missing ${f} (and no tokenizer.json)`);
   }
-  const vocab = readJsonFile(vocabFile);
+  const vocab = readOptionalJson(vocabFile);
   return { type: "BPE", vocab, merges: readMerges(mergesFile), unk_token: unkToken, end_of_word_suffix: "</w>" };
 }
 
 export function loadClipTokenizer(dir: string): ClipTokenizer {
-  const config = readJsonFile(join(dir, "tokenizer_config.json")) ?? {};
+  const config = readOptionalJson(join(dir, "tokenizer_config.json")) ?? {};
   const specials = resolveSpecialTokens(dir, config, SPECIALS);
   const unk = specials.named.unk_token!.content;
   const bpe = new Tokenizer(

@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadClipTokenizer } from "./clip.js";
-import { readJsonFile } from "./json-file.js";
+import { readOptionalJson } from "../weights/config.js";
 import type { TextTokenizer } from "./text-tokenizer.js";
 import { loadXlmrTokenizer } from "./xlmr.js";
 
@@ -24,7 +24,7 @@ const CLASSES: Record<string, (dir: string) => TextTokenizer> = {
 /** Loads the tokenizer of a folder; the kind comes from tokenizer_config.json `tokenizer_class`, else the files. */
 export function loadTokenizer(dir: string): TextTokenizer {
   if (!existsSync(dir)) throw new Error(`tokenizer folder ${dir} does not exist`);
-  const cls = readJsonFile(join(dir, "tokenizer_config.json"))?.tokenizer_class;
+  const cls = readOptionalJson(join(dir, "tokenizer_config.json"))?.tokenizer_class;
   if (cls !== undefined) {
     const load = CLASSES[cls];
     if (!load) throw new Error(`${dir}: tokenizer_class ${cls} is not supported (CLIP or XLM-R tokenizers only)`);
@@ -34,7 +34,7 @@ export function loadTokenizer(dir: string): TextTokenizer {
   if (has("sentencepiece.bpe.model")) return loadXlmrTokenizer(dir);
   if (has("vocab.json") && has("merges.txt")) return loadClipTokenizer(dir);
   if (has("tokenizer.json")) {
-    const type = readJsonFile(join(dir, "tokenizer.json"))?.model?.type;
+    const type = readOptionalJson(join(dir, "tokenizer.json"))?.model?.type;
     if (type === "BPE") return loadClipTokenizer(dir);
     if (type === "Unigram") return loadXlmrTokenizer(dir);
   }

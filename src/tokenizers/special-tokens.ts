@@ -1,6 +1,6 @@
 // Special tokens as transformers' slow tokenizers (4.32) resolve and split them.
 import { join } from "node:path";
-import { readJsonFile } from "./json-file.js";
+import { readOptionalJson } from "../weights/config.js";
 import { pyLStrip, pyRStrip } from "./python-text.js";
 
 /** A special token: an `AddedToken` (with its own whitespace flags) or a plain string. */
@@ -61,7 +61,7 @@ export function resolveSpecialTokens(dir: string, config: Record<string, unknown
   let additional = parseList(config.additional_special_tokens, `${configFile} additional_special_tokens`) ?? [];
 
   const mapFile = join(dir, "special_tokens_map.json");
-  const map = readJsonFile(mapFile) ?? {};
+  const map = readOptionalJson(mapFile) ?? {};
   for (const attr of SPECIAL_ATTRIBUTES) {
     const tok = parseToken(map[attr], `${mapFile} ${attr}`);
     if (tok) named[attr] = tok;

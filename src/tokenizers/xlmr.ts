@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { readSentencePieceModel, type NormalizerSpec, type SentencePieceModel } from "./sentencepiece-model.js";
 import { SentencePieceNormalizer } from "./sentencepiece-normalizer.js";
-import { readJsonFile } from "./json-file.js";
+import { readOptionalJson } from "../weights/config.js";
 import { resolveSpecialTokens, type SpecialTokenDefaults } from "./special-tokens.js";
 import { FramedTokenizer, resolveFraming, type Framing } from "./text-tokenizer.js";
 
@@ -110,7 +110,7 @@ export class XlmrTokenizer extends FramedTokenizer {
 }
 
 function createXlmrTokenizer(dir: string, model: XlmrModel): XlmrTokenizer {
-  const config = readJsonFile(join(dir, "tokenizer_config.json")) ?? {};
+  const config = readOptionalJson(join(dir, "tokenizer_config.json")) ?? {};
   const specials = resolveSpecialTokens(dir, config, SPECIALS);
   const { vocab } = model;
   if (vocab.length < FAIRSEQ_TOKENS.length + 1 || vocab[vocab.length - 1][0] !== MASK ||
@@ -149,7 +149,7 @@ function createXlmrTokenizer(dir: string, model: XlmrModel): XlmrTokenizer {
 export function loadXlmrTokenizer(dir: string): XlmrTokenizer {
   const jsonFile = join(dir, "tokenizer.json");
   const spFile = join(dir, "sentencepiece.bpe.model");
-  if (existsSync(jsonFile)) return createXlmrTokenizer(dir, xlmrModelFromTokenizerJson(readJsonFile(jsonFile), jsonFile));
+  if (existsSync(jsonFile)) return createXlmrTokenizer(dir, xlmrModelFromTokenizerJson(readOptionalJson(jsonFile), jsonFile));
   if (existsSync(spFile)) return createXlmrTokenizer(dir, xlmrModelFromSentencePiece(readSentencePieceModel(spFile), spFile));
   throw new Error(`XLM-R tokenizer ${dir}: missing ${spFile} (and no tokenizer.json)`);
 }

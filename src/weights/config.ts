@@ -13,6 +13,11 @@ export function readJson<T = Record<string, any>>(path: string): T {
   }
 }
 
+/** The parsed file, or undefined when it does not exist (optional files such as tokenizer_config.json). */
+export function readOptionalJson<T = any>(path: string): T | undefined {
+  return existsSync(path) ? readJson<T>(path) : undefined;
+}
+
 /** A component folder's `config.json`. */
 export function readConfig<T = Record<string, any>>(componentDir: string): T {
   return readJson<T>(join(componentDir, "config.json"));
