@@ -2,7 +2,7 @@
 // user's mistake), and the output names, formats and encoding.
 import { stat, writeFile } from "node:fs/promises";
 import { dirname, extname } from "node:path";
-import { decodeImage, decodeMask, encodeImage, type ImageFormat } from "../image/io.js";
+import { decodeImage, decodeMask, encodeImage, EXTENSION, type ImageFormat } from "../image/io.js";
 import type { GrayImage, RgbImage } from "../image/rgb.js";
 import { UserError } from "./errors.js";
 
@@ -24,7 +24,6 @@ export const readImage = (path: string, what = "image"): Promise<RgbImage> => re
 export const readMask = (path: string): Promise<GrayImage> => readInput(path, "mask", decodeMask);
 
 const EXTENSIONS: Record<string, ImageFormat> = { ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp" };
-const EXTENSION: Record<ImageFormat, string> = { png: ".png", jpeg: ".jpg", webp: ".webp" };
 
 export interface OutputPlan {
   paths: string[];

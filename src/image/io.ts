@@ -6,6 +6,9 @@ export { crop, cropCenter, cropTopLeft } from "./rgb.js";
 
 export type ImageFormat = "png" | "jpeg" | "webp";
 
+/** The usual file extension of each format. */
+export const EXTENSION: Record<ImageFormat, string> = { png: ".png", jpeg: ".jpg", webp: ".webp" };
+
 function describe(input: Uint8Array | string): string {
   return typeof input === "string" ? input : `${input.length}-byte buffer`;
 }

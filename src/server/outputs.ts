@@ -1,7 +1,7 @@
 // Output images: encoded, written under <dataDir>/outputs (before anything reports success), then handed to the
 // client as data URLs or uploaded, as Cog does with file outputs.
 import { join } from "node:path";
-import { encodeImage, type ImageFormat } from "../image/io.js";
+import { encodeImage, EXTENSION, type ImageFormat } from "../image/io.js";
 import type { RgbImage } from "../image/rgb.js";
 import { writeFileDurable } from "./store.js";
 
@@ -14,9 +14,8 @@ export interface OutputFile {
 const UPLOAD_TIMEOUT_MS = 60_000;
 
 export async function writeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number, dir: string): Promise<OutputFile[]> {
-  const ext = format === "jpeg" ? "jpg" : format;
   return Promise.all(images.map(async (im, i) => {
-    const file = { name: `${id}-${i}.${ext}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` };
+    const file = { name: `${id}-${i}${EXTENSION[format]}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` };
     await writeFileDurable(join(dir, file.name), file.bytes);
     return file;
   }));
