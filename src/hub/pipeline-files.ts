@@ -2,6 +2,7 @@
 // download from a repo listing and to tell whether a local snapshot is usable.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { readModelIndex } from "../weights/config.js";
 
 export type Variant = "fp16";
 
@@ -101,15 +102,12 @@ async function componentProblem(root: string, name: string): Promise<string | un
  * variants the repo has.
  */
 export async function missingPipelineFiles(root: string): Promise<string[]> {
-  let index: Record<string, unknown>;
+  let components: string[];
   try {
-    index = JSON.parse(await readFile(join(root, "model_index.json"), "utf8")) as Record<string, unknown>;
+    components = Object.keys(readModelIndex(root).components);
   } catch {
     return ["model_index.json is missing or unreadable"];
   }
-  const components = Object.entries(index)
-    .filter(([key, value]) => !key.startsWith("_") && Array.isArray(value) && value.every((v) => v !== null))
-    .map(([key]) => key);
   const problems = await Promise.all(components.map((name) => componentProblem(root, name)));
   return problems.filter((p) => p !== undefined);
 }
