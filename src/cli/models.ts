@@ -1,7 +1,5 @@
 // Model and device options, shared by every command that runs or fetches models: which pipelines (repo ids or
 // local folders), where they are resolved (Hugging Face cache, downloaded when missing) and on which device.
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Option, type Command } from "commander";
 import { resolveModel } from "../hub/resolve.js";
 import { missingPipelineFiles } from "../hub/pipeline-files.js";
@@ -10,6 +8,7 @@ import { buildOptionsFor } from "../pipelines/components.js";
 import { PROVIDERS, resolveProvider, type Provider } from "../runtime/session.js";
 import type { WorkerInit } from "../engine/protocol.js";
 import { positiveInteger } from "./options.js";
+import { readModelIndex } from "../weights/config.js";
 import { say, UserError } from "./errors.js";
 
 export type Role = "prior" | "decoder" | "inpaint";
@@ -44,11 +43,6 @@ export function addModelOptions(cmd: Command, roles: readonly Role[]): Command {
     .option("--keep-loaded", "keep every model loaded instead of loading, running and releasing each in turn");
 }
 
-async function pipelineClass(dir: string): Promise<unknown> {
-  const index = JSON.parse(await readFile(join(dir, "model_index.json"), "utf8")) as { _class_name?: unknown };
-  return index._class_name;
-}
-
 /** The local folder of a model (repo id or folder), downloaded into the cache with a progress bar when missing. */
 export async function fetchModel(spec: string, offline?: boolean): Promise<{ dir: string; downloaded: boolean }> {
   let bar: ProgressBar | undefined;
@@ -71,7 +65,12 @@ export async function fetchModel(spec: string, offline?: boolean): Promise<{ dir
 /** One role's model, checked to be the right kind of pipeline with all its files, so a mix-up fails in one line. */
 async function resolveRole(role: Role, spec: string, offline?: boolean): Promise<{ dir: string; downloaded: boolean }> {
   const model = await fetchModel(spec, offline);
-  const found = await pipelineClass(model.dir).catch(() => undefined);
+  let found: string | undefined;
+  try {
+    found = readModelIndex(model.dir)._class_name || undefined;
+  } catch {
+    // no readable model_index.json: not a diffusers pipeline
+  }
   if (found !== MODELS[role].pipeline) {
     throw new UserError(`--${role} ${spec} is ${found ? `a ${String(found)}` : "not a diffusers pipeline"}, expected a ${MODELS[role].pipeline}`);
   }
