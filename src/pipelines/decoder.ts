@@ -5,6 +5,7 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import { MClipSpec } from "../models/mclip.js";
 import { UNetSpec, UNET_OUTPUT } from "../models/unet/unet.js";
 import { MoVQDecodeSpec, MoVQEncodeSpec } from "../models/movq/movq.js";
+import { movqScaleFactor, parseVQModelConfig, type VQModelConfig } from "../models/movq/config.js";
 import { readConfig } from "../weights/config.js";
 import type { Scheduler } from "../schedulers/scheduler.js";
 import type { Components } from "./components.js";
@@ -49,9 +50,13 @@ export interface DecoderResult {
 export class DecoderPipeline {
   constructor(readonly repo: string, readonly components: Components) {}
 
-  /** 2 ** (number of MoVQ blocks − 1): pixels per latent. */
+  private movqConfig(): VQModelConfig {
+    return parseVQModelConfig(readConfig(join(this.repo, "movq")));
+  }
+
+  /** Pixels per latent. */
   get movqScaleFactor(): number {
-    return 2 ** (readConfig<Record<string, any>>(join(this.repo, "movq")).block_out_channels.length - 1);
+    return movqScaleFactor(this.movqConfig());
   }
 
   /** MultilingualCLIP: text_embeds and last_hidden_state per group of token rows, one session for all. */
@@ -95,9 +100,9 @@ export class DecoderPipeline {
     const sched = a.scheduler;
     sched.setTimesteps(a.steps);
     let timesteps = sched.timesteps;
-    const movqCfg = readConfig<Record<string, any>>(join(this.repo, "movq"));
-    const latentChannels: number = movqCfg.latent_channels;
-    const [h, w] = getNewHW(a.height, a.width, this.movqScaleFactor);
+    const movq = this.movqConfig();
+    const latentChannels = movq.latentChannels;
+    const [h, w] = getNewHW(a.height, a.width, movqScaleFactor(movq));
     const shape = [batch, latentChannels, h, w];
     const initial = (given?: HostTensor, drawnBy = "pipeline_kandinsky.prepare_latents") => {
       const x = given ?? tensor(a.noise.randn(shape, drawnBy), shape);

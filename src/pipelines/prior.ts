@@ -2,7 +2,8 @@
 // as diffusers' KandinskyPriorPipeline (__call__ and interpolate).
 import { join } from "node:path";
 import type { NoiseSource } from "../noise/noise-source.js";
-import { ClipTextSpec, ClipVisionSpec } from "../models/clip.js";
+import { ClipTextSpec, ClipVisionSpec, clipVisionConfig } from "../models/clip.js";
+import { readConfig } from "../weights/config.js";
 import { PriorSpec, readClipStats, postProcessLatents } from "../models/prior.js";
 import { loadScheduler } from "../schedulers/config.js";
 import { Checkpoint } from "../weights/checkpoint.js";
@@ -58,9 +59,8 @@ export class PriorPipeline {
 
   /** The negative embedding without a negative prompt: the image encoder applied to all-zero pixel values. */
   async zeroImageEmbeds(batch: number): Promise<HostTensor> {
-    const cfg = (await import("../weights/config.js")).readConfig<Record<string, any>>(join(this.repo, "image_encoder"));
-    const size = cfg.image_size;
-    const zero = await this.encodeImage(tensor(new Float32Array(3 * size * size), [1, 3, size, size]));
+    const { channels, imageSize: size } = clipVisionConfig(readConfig(join(this.repo, "image_encoder")));
+    const zero = await this.encodeImage(tensor(new Float32Array(channels * size * size), [1, channels, size, size]));
     return repeatBatch(zero, batch);
   }
 
