@@ -4,6 +4,8 @@
 // float16 too; norm scales (and the prior's clip_std) are 1, other 1-D tensors (biases) 0. Each tensor's values
 // come from a generator seeded by its name, so a file is the same on every machine.
 import { closeSync, openSync, renameSync, writeSync } from "node:fs";
+import { floatToHalf } from "../src/runtime/graph.js";
+import { encodeHeader } from "../src/weights/safetensors.js";
 
 export type FloatDType = "F32" | "F16";
 
@@ -14,20 +16,9 @@ export function tensorBytes(shape: readonly number[], dtype: FloatDType): number
   return shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
 }
 
-/** The header bytes (length prefix included) for tensors written in the given order. */
 function header(tensors: [string, readonly number[]][], dtype: FloatDType): Buffer {
-  const h: Record<string, unknown> = { __metadata__: { format: "pt", source: "kandinsky-ts random weights" } };
-  let off = 0;
-  for (const [name, shape] of tensors) {
-    const n = tensorBytes(shape, dtype);
-    h[name] = { dtype, shape, data_offsets: [off, off + n] };
-    off += n;
-  }
-  const json = Buffer.from(JSON.stringify(h), "utf8");
-  const padded = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(padded.length));
-  return Buffer.concat([len, padded]);
+  return encodeHeader(tensors.map(([name, shape]) => ({ name, dtype, shape, byteLength: tensorBytes(shape, dtype) })),
+    { format: "pt", source: "kandinsky-ts random weights" });
 }
 
 /** Size of the file `writeRandomSafetensors` produces. */
@@ -49,25 +40,6 @@ function seedOf(name: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
   return h >>> 0 || 1;
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 → IEEE half, round to nearest even (F. Giesen's float_to_half_fast3). */
-function toHalf(x: number): number {
-  f32[0] = x;
-  let u = u32[0];
-  const sign = (u >>> 16) & 0x8000;
-  u &= 0x7fffffff;
-  if (u >= 0x47800000) return sign | (u > 0x7f800000 ? 0x7e00 : 0x7c00);
-  if (u < 0x38800000) {
-    // Subnormal half: let float addition do the rounding.
-    f32[0] = x < 0 ? -x : x;
-    f32[0] += 0.5;
-    return sign | (u32[0] - 0x3f000000);
-  }
-  return sign | ((u - 0x38000000 + 0xfff + ((u >>> 13) & 1)) >>> 13);
 }
 
 function writeAll(fd: number, buf: Buffer, length = buf.length): void {
@@ -98,7 +70,7 @@ export function writeRandomSafetensors(path: string, tensors: [string, readonly 
             vals[i] = (s >>> 0) * scale - rule.bound;
           }
         }
-        if (dtype === "F16") for (let i = 0; i < n; i++) halves[i] = toHalf(vals[i]);
+        if (dtype === "F16") for (let i = 0; i < n; i++) halves[i] = floatToHalf(vals[i]);
         writeAll(fd, out, n * BYTES[dtype]);
         left -= n;
       }

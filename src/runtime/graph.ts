@@ -350,28 +350,20 @@ export function encodeValues(elem: Elem, values: ArrayLike<number>): Uint8Array 
   return buf;
 }
 
-/** float → IEEE half, round to nearest even. */
+const scratchF32 = new Float32Array(1);
+const scratchU32 = new Uint32Array(scratchF32.buffer);
+
+/** float → IEEE half bits, round to nearest even (no allocation: also used to write GBs of fp16 weights). */
 export function floatToHalf(x: number): number {
-  const f = new Float32Array([x]);
-  const u = new Uint32Array(f.buffer)[0];
+  scratchF32[0] = x;
+  let u = scratchU32[0];
   const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  let mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let r = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    if (rem > half || (rem === half && r & 1)) r++;
-    return sign | r;
+  u &= 0x7fffffff;
+  if (u >= 0x47800000) return sign | (u > 0x7f800000 ? 0x7e00 : 0x7c00); // overflow → inf; NaN stays NaN
+  if (u < 0x38800000) {
+    // Subnormal half: let float addition do the rounding.
+    scratchF32[0] = Math.abs(x) + 0.5;
+    return sign | (scratchU32[0] - 0x3f000000);
   }
-  let r = (e << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && r & 1)) r++;
-  return sign | r;
+  return sign | ((u - 0x38000000 + 0xfff + ((u >>> 13) & 1)) >>> 13);
 }

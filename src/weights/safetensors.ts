@@ -159,27 +159,28 @@ export function toFloat32(buf: Buffer, dtype: DType): Float32Array {
   return out;
 }
 
-/** Writes a safetensors file from float32 (or raw) tensors; used by tests and the random-weight model writer. */
-export function encodeSafetensors(
-  tensors: { name: string; dtype: DType; shape: number[]; data: Uint8Array }[],
-  metadata?: Record<string, string>,
-): Buffer {
+/** The header of a safetensors file (length prefix included) for tensors stored in this order. */
+export function encodeHeader(tensors: { name: string; dtype: DType; shape: readonly number[]; byteLength: number }[],
+                             metadata?: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let off = 0;
   for (const t of tensors) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
-    off += t.data.byteLength;
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.byteLength] };
+    off += t.byteLength;
   }
   const raw = Buffer.from(JSON.stringify(header), "utf8");
-  const hb = Buffer.concat([raw, Buffer.alloc((8 - (raw.length % 8)) % 8, 0x20)]);
-  const out = Buffer.alloc(8 + hb.length + off);
-  out.writeBigUInt64LE(BigInt(hb.length), 0);
-  hb.copy(out, 8);
-  let p = 8 + hb.length;
-  for (const t of tensors) {
-    out.set(t.data, p);
-    p += t.data.byteLength;
-  }
-  return out;
+  const padded = Buffer.concat([raw, Buffer.alloc((8 - (raw.length % 8)) % 8, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(padded.length));
+  return Buffer.concat([len, padded]);
+}
+
+/** A whole safetensors file from in-memory tensors (tests, small files). */
+export function encodeSafetensors(
+  tensors: { name: string; dtype: DType; shape: number[]; data: Uint8Array }[],
+  metadata?: Record<string, string>,
+): Buffer {
+  const head = encodeHeader(tensors.map((t) => ({ ...t, byteLength: t.data.byteLength })), metadata);
+  return Buffer.concat([head, ...tensors.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
 }
