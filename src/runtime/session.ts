@@ -58,7 +58,8 @@ export class Session {
     const provider = opts.provider ?? "cpu";
     const session: Record<string, string> = {};
     if (graph.externalFolder) session.model_external_initializers_file_folder_path = graph.externalFolder;
-    if (opts.prepack === false) session["session.disable_prepacking"] = "1";
+    // `extra.session.<key>` reaches ORT as "session.<key>".
+    if (opts.prepack === false) session.disable_prepacking = "1";
     const options: ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: opts.optimization ?? "all",
