@@ -1,6 +1,10 @@
 // A small ONNX graph builder: our network modules call ops on `Value`s, which append nodes to a `Graph`;
 // `Graph.encode()` produces ModelProto bytes for ONNX Runtime. Weights are initializers whose data stays in
-// the safetensors files (external data by byte range), so building a graph never copies a weight.
+// the safetensors files (external data by byte range), so building a graph never copies a weight. Graph passes
+// (the int8 rewrite) may replace nodes and add weights held in memory, handed to the session as one in-memory
+// external-data file (MEMORY_FILE).
+import { closeSync, openSync, readSync } from "node:fs";
+import { join } from "node:path";
 import { ModelProto, DATA_TYPE, ELEM_BYTES, type Elem } from "./onnx-schema.js";
 
 export type Dim = number | string;
@@ -23,6 +27,10 @@ export interface ExternalTensor {
 
 export const OPSET = 21;
 const IR_VERSION = 10;
+/** The name of the in-memory external-data file that holds a graph's memory weights. */
+export const MEMORY_FILE = "memory.bin";
+/** Alignment of tensors in the memory file. */
+const MEMORY_ALIGN = 64;
 
 export class Value {
   constructor(readonly graph: Graph, readonly name: string, readonly elem: Elem) {}
@@ -96,7 +104,7 @@ export class Value {
   }
 }
 
-interface NodeRecord {
+export interface NodeRecord {
   opType: string;
   domain?: string;
   inputs: string[];
@@ -104,15 +112,18 @@ interface NodeRecord {
   attrs: Record<string, AttrValue>;
 }
 
-interface InitRecord {
+export interface InitRecord {
   name: string;
   elem: Elem;
   dims: number[];
-  /** External data, or inline bytes; absent for a weightless (shape-only) graph. */
+  /** External data in a file, inline bytes, or bytes for the memory file; none for a weightless (shape-only) graph. */
   external?: ExternalTensor;
   bytes?: Uint8Array;
+  memory?: Uint8Array;
   /** Counts toward the model's parameters (checkpoint weights, not helper constants). */
   param: boolean;
+  /** The name hint it was created with (a checkpoint weight's key). */
+  hint?: string;
 }
 
 export class Graph {
@@ -126,6 +137,8 @@ export class Graph {
   private externalFolders = new Set<string>();
   /** Extra opset imports (e.g. com.microsoft). */
   private domains = new Map<string, number>();
+  /** While a node is being replaced: where new nodes go. */
+  private capture?: NodeRecord[];
 
   constructor(readonly name = "model") {}
 
@@ -159,7 +172,7 @@ export class Graph {
     const elems = Array.isArray(opts.elem) ? opts.elem : new Array<Elem>(n).fill(opts.elem ?? inputs.find((x) => x)?.elem ?? "float32");
     const outs = elems.map((e) => new Value(this, this.fresh(opType), e));
     if (opts.domain) this.domains.set(opts.domain, 1);
-    this.nodes.push({
+    (this.capture ?? this.nodes).push({
       opType, domain: opts.domain, attrs,
       inputs: inputs.map((x) => (x ? x.name : "")),
       outputs: outs.map((o) => o.name),
@@ -178,8 +191,17 @@ export class Graph {
       throw new Error(`weights of one graph must live in one folder; got ${[...this.externalFolders].join(", ")}`);
     }
     const name = this.fresh(hint);
-    this.inits.set(name, { name, elem: t.elem, dims: t.dims, external: t, param: true });
+    this.inits.set(name, { name, elem: t.elem, dims: t.dims, external: t, param: true, hint });
     return new Value(this, name, t.elem);
+  }
+
+  /** A weight whose bytes are held in memory (see MEMORY_FILE). */
+  memoryTensor(hint: string, elem: Elem, dims: number[], bytes: Uint8Array): Value {
+    const want = dims.reduce((a, b) => a * b, 1) * ELEM_BYTES[elem];
+    if (bytes.byteLength !== want) throw new Error(`memory tensor ${hint}: ${bytes.byteLength} bytes for [${dims}] ${elem}`);
+    const name = this.fresh(hint);
+    this.inits.set(name, { name, elem, dims, memory: bytes, param: true, hint });
+    return new Value(this, name, elem);
   }
 
   /** A weight of known shape but no data: graphs built this way can be inspected (parameter count) but not run. */
@@ -187,6 +209,95 @@ export class Graph {
     const name = this.fresh(hint);
     this.inits.set(name, { name, elem, dims, param: true });
     return new Value(this, name, elem);
+  }
+
+  /** The bytes of a file-backed initializer, read from its file. */
+  readExternal(name: string): Uint8Array {
+    const e = this.inits.get(name)?.external;
+    if (!e) throw new Error(`"${name}" is not an external initializer`);
+    const buf = Buffer.alloc(e.length);
+    const fd = openSync(join(this.externalFolder!, e.location), "r");
+    try {
+      for (let done = 0; done < e.length;) {
+        const n = readSync(fd, buf, done, e.length - done, e.offset + done);
+        if (n === 0) throw new Error(`${e.location}: file ends before byte ${e.offset + e.length}`);
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return buf;
+  }
+
+  /** Moves every file-backed initializer into memory, so that the graph no longer needs its external folder. */
+  loadExternal(): void {
+    for (const i of this.inits.values()) {
+      if (!i.external) continue;
+      i.memory = this.readExternal(i.name);
+      i.external = undefined;
+    }
+    this.externalFolders.clear();
+  }
+
+  initializer(name: string): Readonly<InitRecord> | undefined {
+    return this.inits.get(name);
+  }
+
+  /** The node that computes `name`, if any. */
+  producer(name: string): Readonly<NodeRecord> | undefined {
+    return this.nodes.find((n) => n.outputs.includes(name));
+  }
+
+  /** A handle on an existing value (a node output or an initializer), to build on it. */
+  value(name: string, elem: Elem): Value {
+    if (!this.names.has(name) && !this.inits.has(name)) throw new Error(`no value "${name}" in the graph`);
+    return new Value(this, name, elem);
+  }
+
+  /**
+   * Replaces a node by the nodes `build` appends, in its place; `build` returns the values that take over the node's
+   * outputs, in order.
+   */
+  replaceNode(node: Readonly<NodeRecord>, build: () => Value[]): void {
+    const at = this.nodes.indexOf(node as NodeRecord);
+    if (at < 0) throw new Error(`replaceNode: ${node.opType} is not in the graph`);
+    const added: NodeRecord[] = [];
+    this.capture = added;
+    try {
+      const outs = build();
+      if (outs.length !== node.outputs.length) throw new Error(`replaceNode: ${outs.length} values for ${node.outputs.length} outputs`);
+      outs.forEach((v, k) => added.push({ opType: "Identity", inputs: [v.name], outputs: [node.outputs[k]], attrs: {} }));
+    } finally {
+      this.capture = undefined;
+    }
+    this.nodes.splice(at, 1, ...added);
+  }
+
+  /** Drops initializers that no node reads. */
+  pruneInitializers(): void {
+    const read = new Set(this.nodes.flatMap((n) => n.inputs));
+    for (const name of this.inits.keys()) if (!read.has(name)) this.inits.delete(name);
+  }
+
+  /** The memory file's bytes (every memory tensor at its aligned offset), or undefined when there are none. */
+  memoryData(): Uint8Array | undefined {
+    const layout = this.memoryLayout();
+    if (!layout.size) return undefined;
+    const buf = Buffer.alloc(layout.size);
+    for (const [i, offset] of layout.offsets) buf.set(i.memory!, offset);
+    return buf;
+  }
+
+  private memoryLayout(): { offsets: Map<InitRecord, number>; size: number } {
+    const offsets = new Map<InitRecord, number>();
+    let size = 0;
+    for (const i of this.inits.values()) {
+      if (!i.memory) continue;
+      size = Math.ceil(size / MEMORY_ALIGN) * MEMORY_ALIGN;
+      offsets.set(i, size);
+      size += i.memory.byteLength;
+    }
+    return { offsets, size };
   }
 
   constTensor(elem: Elem, dims: number[], values: ArrayLike<number>): Value {
@@ -241,8 +352,15 @@ export class Graph {
 
   /** True when every initializer has data, i.e. the graph can be run. */
   get runnable(): boolean {
-    for (const i of this.inits.values()) if (!i.external && !i.bytes) return false;
+    for (const i of this.inits.values()) if (!i.external && !i.bytes && !i.memory) return false;
     return true;
+  }
+
+  /** The file names (inside externalFolder) that external initializers read. */
+  get externalFiles(): string[] {
+    const files = new Set<string>();
+    for (const i of this.inits.values()) if (i.external) files.add(i.external.location);
+    return [...files].sort();
   }
 
   /** Visits every node (for analyses such as FLOP counting). */
@@ -264,6 +382,7 @@ export class Graph {
   encode(): Uint8Array {
     if (!this.runnable) throw new Error(`graph "${this.name}" has weights without data (built without a checkpoint): it cannot be run`);
     const opsets = [{ domain: "", version: OPSET }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))];
+    const { offsets } = this.memoryLayout();
     const msg = {
       irVersion: IR_VERSION,
       producerName: "kandinsky-ts",
@@ -274,7 +393,7 @@ export class Graph {
           name: `n${i}_${n.opType}`, opType: n.opType, domain: n.domain ?? "", input: n.inputs, output: n.outputs,
           attribute: Object.entries(n.attrs).map(([name, v]) => encodeAttr(name, v)),
         })),
-        initializer: [...this.inits.values()].map(encodeInit),
+        initializer: [...this.inits.values()].map((i) => encodeInit(i, offsets.get(i))),
         input: this.inputs.map((i) => valueInfo(i.name, i.elem, i.dims)),
         output: this.outputs.map((o) => ({ name: o.name, type: { tensorType: { elemType: DATA_TYPE[o.elem] } } })),
       },
@@ -297,10 +416,10 @@ function valueInfo(name: string, elem: Elem, dims: Dim[]) {
   };
 }
 
-function encodeInit(i: InitRecord) {
+function encodeInit(i: InitRecord, memoryOffset?: number) {
   const base = { name: i.name, dims: i.dims, dataType: DATA_TYPE[i.elem] };
   if (i.bytes) return { ...base, rawData: i.bytes };
-  const e = i.external!;
+  const e = i.memory ? { location: MEMORY_FILE, offset: memoryOffset!, length: i.memory.byteLength } : i.external!;
   return {
     ...base,
     dataLocation: 1,

@@ -1,8 +1,11 @@
 // ONNX Runtime sessions for our graphs: created from the encoded bytes, with external data read from the
-// checkpoint folder (after realpath, since ORT rejects symlinks out of the model folder), run, released.
+// checkpoint folder (after realpath, since ORT rejects symlinks out of the model folder), run, released. On CPU a
+// session can be saved in ORT's final form and loaded from there by later processes (session-cache.ts).
+import { join } from "node:path";
 import ort from "onnxruntime-node";
-import type { Graph } from "./graph.js";
+import { MEMORY_FILE, type Graph } from "./graph.js";
 import type { Elem } from "./onnx-schema.js";
+import { cachedModel, commitEntry, DATA_FILE, dropEntry, MODEL_FILE, sessionKey, startEntry, type SessionCache } from "./session-cache.js";
 
 export type Provider = "cpu" | "webgpu" | "cuda";
 export const PROVIDERS: readonly Provider[] = ["cpu", "webgpu", "cuda"];
@@ -24,6 +27,13 @@ export interface SessionOptions {
   memoryPattern?: boolean;
   /** Record ORT's per-node profile into a file whose path starts with this prefix (written by endProfiling). */
   profile?: string;
+  /**
+   * Save the session in ORT's final form in this folder and load it from there next time (CPU only; see
+   * session-cache.ts). `extra`: settings the saved session depends on that the graph does not show.
+   */
+  cache?: { folder: string; extra?: Record<string, unknown> };
+  /** Turns the graph into the one to run, when the session is created from it (not loaded from the cache). */
+  prepare?: (graph: Graph) => Promise<void> | void;
 }
 
 export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
@@ -32,6 +42,9 @@ export interface HostArray {
   data: TensorData;
   dims: readonly number[];
 }
+
+export type RunOutputs = Record<string, { data: TensorData; dims: number[] }>;
+export type RunObserver = (out: RunOutputs, feeds: Record<string, HostArray>) => void;
 
 // ORT's own log would print provider-probe failures (e.g. missing CUDA libraries) before our message;
 // failures reach us as exceptions anyway.
@@ -52,26 +65,59 @@ export class Session {
     private readonly inner: ort.InferenceSession,
     readonly provider: Provider,
     private readonly inputElems: Map<string, Elem>,
+    /** Loaded from a saved session rather than created from the graph. */
+    readonly cached: boolean,
+    /** Created from the graph and saved for later processes. */
+    readonly saved = false,
   ) {}
 
   static async create(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
     const provider = opts.provider ?? "cpu";
+    const elems = new Map(Object.entries(graph.inputElems));
+    const cache: SessionCache | undefined = provider === "cpu" && opts.cache
+      ? { folder: opts.cache.folder, key: sessionKey(graph, { ...opts.cache.extra, optimization: opts.optimization ?? "all", prepack: opts.prepack !== false }) }
+      : undefined;
+    const saved = cache && cachedModel(cache);
+    if (saved) {
+      try {
+        // Already optimised: loading it again at a higher level would only redo work.
+        const inner = await ort.InferenceSession.create(saved, sessionOptions(opts, provider, {}, "disabled"));
+        return new Session(inner, provider, elems, true);
+      } catch {
+        // A damaged entry (or one removed while we read it): build afresh.
+        dropEntry(cache!);
+      }
+    }
+    await opts.prepare?.(graph);
     const session: Record<string, string> = {};
     if (graph.externalFolder) session.model_external_initializers_file_folder_path = graph.externalFolder;
-    // `extra.session.<key>` reaches ORT as "session.<key>".
-    if (opts.prepack === false) session.disable_prepacking = "1";
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: [provider],
-      graphOptimizationLevel: opts.optimization ?? "all",
-      logSeverityLevel: 3,
-      extra: { session },
-    };
-    if (opts.threads) options.intraOpNumThreads = opts.threads;
-    if (opts.memoryArena === false) options.enableCpuMemArena = false;
-    if (!opts.memoryPattern) options.enableMemPattern = false;
-    if (opts.profile) Object.assign(options, { enableProfiling: true, profileFilePrefix: opts.profile });
-    const inner = await ort.InferenceSession.create(Buffer.from(graph.encode()), options);
-    return new Session(inner, provider, new Map(Object.entries(graph.inputElems)));
+    const options = sessionOptions(opts, provider, session);
+    const memory = graph.memoryData();
+    if (memory) options.externalData = [{ path: MEMORY_FILE, data: memory }];
+    const tmp = cache && startEntry(cache);
+    if (tmp) {
+      options.optimizedModelFilePath = join(tmp, MODEL_FILE);
+      Object.assign(session, {
+        optimized_model_external_initializers_file_name: DATA_FILE,
+        optimized_model_external_initializers_min_size_in_bytes: "1024",
+      });
+    }
+    let inner: ort.InferenceSession;
+    try {
+      inner = await ort.InferenceSession.create(Buffer.from(graph.encode()), options);
+      if (tmp) commitEntry(cache!, tmp);
+    } catch (e) {
+      if (tmp) dropEntry({ folder: cache!.folder, key: tmp.slice(cache!.folder.length + 1) });
+      throw e;
+    }
+    return new Session(inner, provider, elems, false, tmp !== undefined);
+  }
+
+  private observers: RunObserver[] = [];
+
+  /** Calls `fn` after every run (calibration reads outputs the caller does not; the bench records calls). */
+  observe(fn: RunObserver): void {
+    this.observers.push(fn);
   }
 
   /** The element type a graph input declares. */
@@ -83,7 +129,7 @@ export class Session {
     return this.inner.inputNames;
   }
 
-  async run(feeds: Record<string, HostArray>): Promise<Record<string, { data: TensorData; dims: number[] }>> {
+  async run(feeds: Record<string, HostArray>): Promise<RunOutputs> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const name of this.inner.inputNames) {
       const f = feeds[name];
@@ -91,8 +137,9 @@ export class Session {
       ortFeeds[name] = toOrt(f, this.inputElems.get(name));
     }
     const out = await this.inner.run(ortFeeds);
-    const res: Record<string, { data: TensorData; dims: number[] }> = {};
+    const res: RunOutputs = {};
     for (const [k, t] of Object.entries(out)) res[k] = { data: t.data as TensorData, dims: [...t.dims] };
+    for (const fn of this.observers) fn(res, feeds);
     return res;
   }
 
@@ -104,6 +151,23 @@ export class Session {
   async release(): Promise<void> {
     await this.inner.release();
   }
+}
+
+function sessionOptions(opts: SessionOptions, provider: Provider, session: Record<string, string>,
+  level = opts.optimization ?? "all"): ort.InferenceSession.SessionOptions {
+  // `extra.session.<key>` reaches ORT as "session.<key>".
+  if (opts.prepack === false) session.disable_prepacking = "1";
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: level,
+    logSeverityLevel: 3,
+    extra: { session },
+  };
+  if (opts.threads) options.intraOpNumThreads = opts.threads;
+  if (opts.memoryArena === false) options.enableCpuMemArena = false;
+  if (!opts.memoryPattern) options.enableMemPattern = false;
+  if (opts.profile) Object.assign(options, { enableProfiling: true, profileFilePrefix: opts.profile });
+  return options;
 }
 
 /**
