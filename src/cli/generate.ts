@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { Engine } from "../engine/engine.js";
 import { DEFAULTS, validate, type GenerateRequest, type MixItem, type Task } from "../pipelines/kandinsky.js";
 import { randomSeed } from "../noise/noise-source.js";
+import { psnr } from "../math.js";
 import { addGenerationOptions, number, type GenerationOptions } from "./options.js";
 import { addModelOptions, engineInit, type ModelOptions, type Role } from "./models.js";
 import { planOutputs, readImage, readMask, slug, writeOutputs } from "./files.js";
@@ -29,11 +30,13 @@ async function runJob(task: Task, roles: readonly Role[], input: GenerateRequest
   const request: GenerateRequest = {
     ...input, task, width: o.width, height: o.height, steps: o.steps, priorSteps: o.priorSteps,
     guidanceScale: o.guidanceScale, priorGuidanceScale: o.priorGuidanceScale, numOutputs: o.numOutputs,
-    scheduler: o.scheduler, seed: o.seed ?? randomSeed(),
+    scheduler: o.scheduler, seed: o.seed ?? randomSeed(), precision: o.precision,
   };
   // Before any model is fetched or loaded: a bad value fails at once.
   validate({ ...DEFAULTS, ...request }, task);
+  if (o.compare && o.precision !== "int8") throw new UserError("--compare compares --precision int8 with fp32: add --precision int8");
   const plan = await planOutputs(o, stem, request.seed!, o.numOutputs);
+  const fp32Plan = o.compare ? { ...plan, paths: plan.paths.map((p) => p.replace(/(\.[^./]+)$/, "-fp32$1")) } : undefined;
 
   const resolving = performance.now();
   const { init, downloaded } = await engineInit(roles, o);
@@ -46,11 +49,19 @@ async function runJob(task: Task, roles: readonly Role[], input: GenerateRequest
   const onSigint = () => (abort.signal.aborted ? process.exit(130) : abort.abort());
   process.on("SIGINT", onSigint);
   try {
-    const { images } = await engine.run(request, { onProgress: progress.onProgress, onLoad: progress.onLoad, signal: abort.signal });
+    const ctl = { onProgress: progress.onProgress, onLoad: progress.onLoad, signal: abort.signal };
+    const { images } = await engine.run(request, ctl);
     const summary = progress.summary(images.length, performance.now() - started);
     await writeOutputs(images, plan);
     for (const [i, path] of plan.paths.entries()) console.log(`wrote ${path} (${images[i].width}x${images[i].height})`);
     process.stderr.write(`${summary}\n`);
+    if (fp32Plan) {
+      const reference = await engine.run({ ...request, precision: "fp32" }, ctl);
+      await writeOutputs(reference.images, fp32Plan);
+      for (const [i, path] of fp32Plan.paths.entries()) {
+        console.log(`wrote ${path} (fp32); int8 vs fp32: PSNR ${psnr(images[i].data, reference.images[i].data).toFixed(2)} dB`);
+      }
+    }
   } finally {
     progress.stop();
     process.off("SIGINT", onSigint);

@@ -4,6 +4,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { DEFAULTS } from "../pipelines/kandinsky.js";
 import { SCHEDULER_NAMES, type SchedulerName } from "../schedulers/index.js";
 import type { ImageFormat } from "../image/io.js";
+import { PRECISIONS, type Precision } from "../runtime/int8.js";
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -45,6 +46,8 @@ export interface GenerationOptions {
   scheduler: SchedulerName;
   format?: ImageFormat;
   quality?: number;
+  precision?: Precision;
+  compare?: boolean;
 }
 
 export function addGenerationOptions(cmd: Command): Command {
@@ -60,5 +63,7 @@ export function addGenerationOptions(cmd: Command): Command {
     .option("--num-outputs <n>", "number of images", integer, DEFAULTS.numOutputs)
     .addOption(new Option("--scheduler <name>", "decoder scheduler").choices(SCHEDULER_NAMES).default(DEFAULTS.scheduler))
     .addOption(new Option("--format <format>", "image format (default: from --output's extension, else png)").choices(FORMATS))
-    .option("--quality <1-100>", "JPEG / WebP quality", integer);
+    .option("--quality <1-100>", "JPEG / WebP quality", integer)
+    .addOption(new Option("--precision <p>", "UNet and MoVQ precision: fp32 (default), or int8 (cpu; faster, approximate; calibrated once per model)").choices(PRECISIONS))
+    .option("--compare", "with --precision int8: also run fp32 with the same seed, write its images as <name>-fp32, print the PSNR between them");
 }

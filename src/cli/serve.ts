@@ -1,6 +1,7 @@
 // `kandinsky serve`: the HTTP API (src/server) on top of the same model and device options as the image
 // commands; the models are resolved (downloaded if needed) when the server starts.
 import { InvalidArgumentError, Option, type Command } from "commander";
+import { PRECISIONS, type Precision } from "../runtime/int8.js";
 import { addModelOptions, engineInit, ROLES, type ModelOptions } from "./models.js";
 import { integer, nonNegativeInteger, number } from "./options.js";
 import { say, UserError } from "./errors.js";
@@ -8,6 +9,7 @@ import type { ServeOptions } from "../server/index.js";
 
 interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, "models" | "predictTimeoutS"> {
   predictTimeout?: number;
+  precision: Precision;
 }
 
 function port(value: string): number {
@@ -37,7 +39,8 @@ export function addServeCommand(program: Command): void {
     .option("--upload-url <url>", "PUT output files to <url>/<name> instead of returning data URLs (as Cog's --upload-url)", url)
     .option("--data-dir <dir>", "where requests and results are kept", "kandinsky-data")
     .option("--queue-size <n>", "how many predictions may wait behind the running one", nonNegativeInteger, 8)
-    .option("--predict-timeout <s>", "time limit of one prediction in seconds, model loading included (default: 3600)", seconds);
+    .option("--predict-timeout <s>", "time limit of one prediction in seconds, model loading included (default: 3600)", seconds)
+    .addOption(new Option("--precision <p>", "UNet and MoVQ precision of predictions whose input does not set one (int8: cpu only)").choices(PRECISIONS).default("fp32"));
   addModelOptions(cmd, ROLES);
   cmd.addHelpText("after", `
 Examples:
@@ -53,7 +56,7 @@ Examples:
       predictTimeoutS: o.predictTimeout,
       // The server reports the outcome to clients; the console hears it too.
       models: () => engineInit(ROLES, o).then(
-        ({ init }) => (say("models ready"), init),
+        ({ init }) => (say("models ready"), { ...init, options: { ...init.options, precision: o.precision } }),
         (e: Error) => {
           say(`setup failed: ${e.message}`);
           throw e;

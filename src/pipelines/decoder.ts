@@ -9,6 +9,7 @@ import { movqScaleFactor, parseVQModelConfig, type VQModelConfig } from "../mode
 import { readConfig } from "../weights/config.js";
 import type { Scheduler } from "../schedulers/scheduler.js";
 import type { Components } from "./components.js";
+import type { Precision } from "../runtime/int8.js";
 import { catBatch, repeatBatch, repeatInterleave, tensor, type HostTensor } from "./tensor.js";
 import { floatFeed, runOne, timestepFeed, tokenFeed, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
@@ -39,6 +40,8 @@ export interface DecoderArgs {
   signal?: AbortSignal;
   /** Attach a cheap preview of the current x0 estimate to each progress event. */
   preview?: boolean;
+  /** Precision of the UNet and the MoVQ decoder (default: the engine's). */
+  precision?: Precision;
 }
 
 export interface DecoderResult {
@@ -77,9 +80,9 @@ export class DecoderPipeline {
       runOne(await s.run({ image: floatFeed(image) }), "latents"));
   }
 
-  async decodeLatents(latents: HostTensor): Promise<HostTensor> {
+  async decodeLatents(latents: HostTensor, precision?: Precision): Promise<HostTensor> {
     return this.components.use(join(this.repo, "movq"), MoVQDecodeSpec, { quantize: false }, async (s) =>
-      runOne(await s.run({ latents: floatFeed(latents) }), "image"));
+      runOne(await s.run({ latents: floatFeed(latents) }), "image"), precision);
   }
 
   async run(a: DecoderArgs): Promise<DecoderResult> {
@@ -155,9 +158,9 @@ export class DecoderPipeline {
         });
       }
       return x;
-    });
+    }, a.precision);
     checkCancelled(a.signal);
-    const imageRaw = await this.decodeLatents(latents);
+    const imageRaw = await this.decodeLatents(latents, a.precision);
     return { finalLatents: latents, imageRaw };
   }
 }

@@ -16,6 +16,10 @@ import { getNewHW } from "./latents.js";
 import type { HostTensor } from "./tensor.js";
 import type { TokenRows } from "./feeds.js";
 import type { Progress } from "./progress.js";
+import { PRECISIONS, type Precision } from "../runtime/int8.js";
+import { UNetSpec } from "../models/unet/unet.js";
+import { MoVQDecodeSpec } from "../models/movq/movq.js";
+import { CALIBRATION_ID, CALIBRATION_JOB, CALIBRATION_PROMPTS, calibrationInpaint } from "./calibration.js";
 
 export type Task = "text2img" | "img2img" | "inpaint" | "mix";
 
@@ -49,6 +53,8 @@ export interface GenerateRequest {
   invertMask?: boolean;
   /** mix: weighted texts and images in CLIP image-embedding space. */
   mix?: MixItem[];
+  /** Precision of the UNet and the MoVQ decoder (default: the engine's, else "fp32"); "int8" runs on cpu only. */
+  precision?: Precision;
 }
 
 /** The seed model's defaults on Replicate. */
@@ -98,7 +104,7 @@ export class Kandinsky {
   private tokenizers = new Map<string, TextTokenizer>();
 
   constructor(readonly dirs: ModelDirs, opts: EngineOptions) {
-    this.components = new Components(opts);
+    this.components = new Components(opts, CALIBRATION_ID);
     this.prior = new PriorPipeline(dirs.prior, this.components);
   }
 
@@ -192,19 +198,41 @@ export class Kandinsky {
       imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
       numImagesPerPrompt: 1, height: H, width: W, steps: r.steps, guidanceScale: r.guidanceScale,
       scheduler: createDecoderScheduler(r.scheduler, repo), noise, mode, progress: ctl.progress, signal: ctl.signal,
-      preview: ctl.preview,
+      preview: ctl.preview, precision: req.precision,
     });
     return { prior, decoded, seed };
   }
 
   /** Images of exactly the requested size. */
   async generate(req: GenerateRequest, ctl: RunControl = {}): Promise<GenerateResult> {
+    if ((req.precision ?? this.components.opts.precision) === "int8") await this.calibrate(taskOf(req), ctl.signal);
     const { decoded, seed } = await this.run(req, ctl);
     const width = req.width ?? DEFAULTS.width, height = req.height ?? DEFAULTS.height;
     // Generated at the rounded size; cropped to the request as the original implementation does (top-left).
     const images = toImages(decoded.imageRaw)
       .map((im) => (im.width === width && im.height === height ? im : cropTopLeft(im, width, height)));
     return { images, seed };
+  }
+
+  /**
+   * Calibrates the int8 networks of a task's decoder if that is not done yet: once per model set, a short float job
+   * on our own prompts (calibration.ts) whose ranges are kept in the cache folder.
+   */
+  async calibrate(task: Task, signal?: AbortSignal): Promise<void> {
+    const decoder = this.decoder(task);
+    const uses = [
+      this.components.calibrated(join(decoder.repo, "unet"), UNetSpec, undefined),
+      this.components.calibrated(join(decoder.repo, "movq"), MoVQDecodeSpec, { quantize: false }),
+    ];
+    if ((await Promise.all(uses)).every(Boolean)) return;
+    this.components.opts.onWarning?.(`int8: calibrating ${decoder.repo} (a short float job on our own prompts, once for these weights)`);
+    const job = CALIBRATION_JOB;
+    const inpaint = task === "inpaint" ? calibrationInpaint(job.width!, job.height!) : undefined;
+    await this.components.calibrate(async () => {
+      for (const prompt of CALIBRATION_PROMPTS) {
+        await this.run({ ...job, prompt, task: inpaint ? "inpaint" : "text2img", ...inpaint }, { signal });
+      }
+    });
   }
 
   async close(): Promise<void> {
@@ -235,4 +263,5 @@ export function validate(r: typeof DEFAULTS & GenerateRequest, task: Task): void
   if (task === "img2img" && !(r.strength > 0 && r.strength <= 1)) throw new RequestError(`strength must be in (0, 1], got ${r.strength}`);
   if (task === "mix" && (!r.mix || !r.mix.length)) throw new RequestError("mix needs texts and/or images with weights");
   if (task === "text2img" && !r.prompt) throw new RequestError("a prompt is required");
+  if (r.precision !== undefined && !PRECISIONS.includes(r.precision)) throw new RequestError(`precision must be one of ${PRECISIONS.join(", ")}, got ${r.precision}`);
 }

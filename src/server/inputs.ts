@@ -58,6 +58,7 @@ export async function toGenerateRequest(input: Input, canInpaint: boolean): Prom
     scheduler: input.scheduler,
     seed: input.seed,
     strength: input.strength,
+    precision: input.precision,
   };
   if (input.image) req.image = await image(input.image, at("image"));
   if (input.mask) req.mask = await mask(input.mask, at("mask"));

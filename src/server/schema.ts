@@ -2,6 +2,7 @@
 // validates requests with it and /openapi.json publishes it as the Input component.
 import { DEFAULTS } from "../pipelines/kandinsky.js";
 import { SCHEDULER_NAMES } from "../schedulers/index.js";
+import { PRECISIONS } from "../runtime/int8.js";
 
 export const TASKS = ["text2img", "img2img", "inpaint", "mix"] as const;
 export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const;
@@ -36,6 +37,7 @@ const properties = {
   seed: { type: "integer", minimum: 0, maximum: 2 ** 32 - 1, description: "Random seed; random when absent (the one used is in the logs and in metrics.seed)" },
   output_format: { type: "string", enum: OUTPUT_FORMATS, default: "png", description: "Image file format" },
   output_quality: { type: "integer", minimum: 1, maximum: 100, default: 80, description: "JPEG / WebP quality (PNG is lossless)" },
+  precision: { type: "string", enum: PRECISIONS, description: "UNet and MoVQ precision: fp32, or int8 (faster, approximate; cpu only); default: the server's --precision" },
 };
 
 export const INPUT_SCHEMA = {
@@ -67,6 +69,7 @@ export interface Input {
   seed?: number;
   output_format: (typeof OUTPUT_FORMATS)[number];
   output_quality: number;
+  precision?: (typeof PRECISIONS)[number];
 }
 
 const httpUrl = { type: "string", format: "uri", pattern: "^https?://" };

@@ -22,6 +22,9 @@ export function movqDecode(vb: WeightView, latents: Value, c: VQModelConfig, qua
 export const MoVQDecodeSpec: NetworkSpec<VQModelConfig, { quantize: boolean }> = {
   classes: ["VQModel"],
   parseConfig: parseVQModelConfig,
+  // Float: the codebook, post_quant_conv, the first and last convolutions, and the SpatialNorms' 1x1 convolutions of
+  // the latents (vq_embed_dim input channels: too few to gain anything).
+  int8: { keepFloat: /^(post_quant_conv|quantize)\.|^decoder\.(conv_in|conv_out)\.|\.conv_[yb]\./ },
   build(vb, c, { quantize }) {
     const latents = floatInput(vb, "latents", ["batch", c.vqEmbedDim, "height", "width"]);
     floatOutput(movqDecode(vb, latents, c, quantize), "image");

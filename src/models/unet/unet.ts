@@ -72,6 +72,9 @@ export function unet(vb: WeightView, c: UNetConfig, x: UNetInputs): Value {
 export const UNetSpec: NetworkSpec<UNetConfig> = {
   classes: ["UNet2DConditionModel"],
   parseConfig: parseUNetConfig,
+  // Float: the first and last convolutions, the time and conditioning embeddings, and the resnets' projections of
+  // the time embedding (two rows each: nothing to gain, and they set every block's scale and shift).
+  int8: { keepFloat: /^(conv_in|conv_out|time_embedding|add_embedding|encoder_hid_proj)\.|\.time_emb_proj\./ },
   build(vb, c) {
     const out = unet(vb, c, {
       sample: floatInput(vb, "sample", ["batch", c.inChannels, "height", "width"]),
