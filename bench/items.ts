@@ -18,6 +18,8 @@ import type { HostArray } from "../src/runtime/session.js";
 const TOKENS = 77;
 /** Conditional + unconditional rows. */
 const GUIDED = 2;
+/** Timesteps are drawn from the seed model's training schedule (num_train_timesteps of its schedulers). */
+const TRAIN_TIMESTEPS = 1000;
 
 export interface BenchItem {
   name: string;
@@ -28,8 +30,8 @@ export interface BenchItem {
   variant: unknown;
   /** Input dims by graph input name, from the parsed config and the set's latent size for an image size. */
   dims(cfg: any, latent: (px: number) => number): Record<string, number[]>;
-  /** Value ranges of integer inputs (token ids), from the parsed config. */
-  ints?(cfg: any): Record<string, [number, number]>;
+  /** Value ranges [lo, hi) of inputs (token ids, timesteps), from the parsed config; other floats are in [-1, 1). */
+  ranges?(cfg: any): Record<string, [number, number]>;
 }
 
 const unet = (px: number): BenchItem => ({
@@ -38,6 +40,7 @@ const unet = (px: number): BenchItem => ({
     sample: [GUIDED, c.inChannels, latent(px), latent(px)], timestep: [1], encoder_hidden_states: [GUIDED, TOKENS, c.encoderHidDim],
     text_embeds: [GUIDED, c.crossAttentionDim], image_embeds: [GUIDED, c.crossAttentionDim],
   }),
+  ranges: () => ({ timestep: [0, TRAIN_TIMESTEPS] }),
 });
 
 const movq = (px: number): BenchItem => ({
@@ -49,7 +52,7 @@ export const ITEMS: BenchItem[] = [
   {
     name: "clip_text", label: `CLIP text, batch ${GUIDED}`, component: "prior/text_encoder", spec: ClipTextSpec, variant: { withMask: false },
     dims: () => ({ input_ids: [GUIDED, TOKENS] }),
-    ints: (c) => ({ input_ids: [0, c.vocab] }),
+    ranges: (c) => ({ input_ids: [0, c.vocab] }),
   },
   {
     name: "clip_vision", label: "CLIP vision (zero image embeds)", component: "prior/image_encoder", spec: ClipVisionSpec, variant: undefined,
@@ -61,13 +64,13 @@ export const ITEMS: BenchItem[] = [
       hidden_states: [GUIDED, c.embeddingDim], timestep: [1], proj_embedding: [GUIDED, c.embeddingProjDim],
       encoder_hidden_states: [GUIDED, c.numEmbeddings, c.embeddingDim], attention_mask: [GUIDED, c.numEmbeddings],
     }),
-    ints: () => ({ timestep: [0, 1000], attention_mask: [1, 2] }),
+    ranges: () => ({ timestep: [0, TRAIN_TIMESTEPS], attention_mask: [1, 2] }),
   },
   {
     name: "mclip", label: `MultilingualCLIP, batch ${GUIDED}`, component: "decoder/text_encoder", spec: MClipSpec, variant: undefined,
     dims: () => ({ input_ids: [GUIDED, TOKENS], attention_mask: [GUIDED, TOKENS] }),
     // Ids past the special tokens (pad = 1 would be masked); every position attended.
-    ints: (c) => ({ input_ids: [4, c.encoder.vocab], attention_mask: [1, 2] }),
+    ranges: (c) => ({ input_ids: [4, c.encoder.vocab], attention_mask: [1, 2] }),
   },
   unet(512),
   unet(768),
@@ -85,9 +88,10 @@ export function latentSize(models: string): (px: number) => number {
   return (px) => getNewHW(px, px, f)[0];
 }
 
-/** A deterministic generator of inputs: floats uniform in [-1, 1), integers uniform in their range. */
-export function makeFeeds(elems: Record<string, Elem>, dims: Record<string, number[]>, ints: Record<string, [number, number]> = {}): Record<string, HostArray> {
-  let s = 0x2545f491;
+/** A deterministic generator of inputs (one set per `seed`): values uniform in their range, floats in [-1, 1) by default. */
+export function makeFeeds(elems: Record<string, Elem>, dims: Record<string, number[]>, ranges: Record<string, [number, number]> = {},
+  seed = 0x2545f491): Record<string, HostArray> {
+  let s = seed;
   const next = () => {
     s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
     return (s >>> 0) / 4294967296;
@@ -97,10 +101,10 @@ export function makeFeeds(elems: Record<string, Elem>, dims: Record<string, numb
     const d = dims[name];
     if (!d) throw new Error(`no bench shape for graph input "${name}"`);
     const n = d.reduce((a, b) => a * b, 1);
-    const [lo, hi] = ints[name] ?? [0, 2];
+    const [lo, hi] = ranges[name] ?? (elem === "float32" ? [-1, 1] : [0, 2]);
     const int = () => lo + Math.floor(next() * (hi - lo));
     switch (elem) {
-      case "float32": feeds[name] = { data: Float32Array.from({ length: n }, () => 2 * next() - 1), dims: d }; break;
+      case "float32": feeds[name] = { data: Float32Array.from({ length: n }, () => lo + next() * (hi - lo)), dims: d }; break;
       case "int64": feeds[name] = { data: BigInt64Array.from({ length: n }, () => BigInt(int())), dims: d }; break;
       case "bool": feeds[name] = { data: Uint8Array.from({ length: n }, int), dims: d }; break;
       default: throw new Error(`graph input "${name}": no bench inputs of type ${elem}`);

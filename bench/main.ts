@@ -9,7 +9,12 @@ import { execFile } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { rmSync } from "node:fs";
 import { PROVIDERS, resolveProvider, type Provider, type SessionOptions } from "../src/runtime/session.js";
+import { PRECISIONS, type Precision } from "../src/runtime/int8.js";
+import { cacheRoot } from "../src/runtime/session-cache.js";
 import { buildOptionsFor } from "../src/pipelines/components.js";
 import { DEFAULTS } from "../src/pipelines/kandinsky.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
@@ -40,6 +45,8 @@ interface Options {
   runs: string;
   seconds: string;
   profile?: boolean;
+  precision: string;
+  cache: boolean;
 }
 
 function child(req: MeasureRequest): Promise<MeasureResult> {
@@ -82,15 +89,36 @@ async function main(o: Options): Promise<void> {
     ...(o.arena ? {} : { memoryArena: false }),
     ...(o.pattern ? { memoryPattern: true } : {}),
   };
+  if (!PRECISIONS.includes(o.precision as Precision)) throw new Error(`--precision must be one of ${PRECISIONS.join(", ")}`);
+  const precision = o.precision as Precision;
   const base = {
     models: o.models, provider, build, variant: fp16 ? "fp16" : undefined, session,
     minRuns: Number(o.runs), minSeconds: Number(o.seconds), maxRuns: 20, profile: o.profile,
+    cacheRoot: o.cache ? cacheRoot() : undefined,
   };
-  // Each result is also logged as it comes, so an interrupted run still shows what it measured.
+  // Each result is also logged as it comes, so an interrupted run still shows what it measured. A session that was
+  // created and saved is opened once more in a new process: that load is what every later run pays.
   const measure = async (req: MeasureRequest) => {
     const r = await child(req);
-    console.error(`${r.item}: load ${(r.loadMs / 1000).toFixed(2)} s, run ${r.runMs.toFixed(1)} ms, ${gflops(r).toFixed(1)} GFLOP/s, peak RSS ${(r.peakRss / 1e9).toFixed(2)} GB`);
+    if (r.saved) {
+      r.firstLoadMs = r.loadMs;
+      r.loadMs = (await child({ ...req, loadOnly: true })).loadMs;
+    }
+    const first = r.firstLoadMs ? ` (first ${(r.firstLoadMs / 1000).toFixed(2)} s)` : "";
+    const err = r.relErr !== undefined ? `, rel. error ${r.relErr.toExponential(2)}` : "";
+    console.error(`${r.item} ${r.precision ?? ""}: load ${(r.loadMs / 1000).toFixed(2)} s${first}, run ${r.runMs.toFixed(1)} ms, ` +
+      `${gflops(r).toFixed(1)} GFLOP/s, peak RSS ${(r.peakRss / 1e9).toFixed(2)} GB${err}`);
     return r;
+  };
+  // With --precision int8 an item that has an int8 form is measured in fp32, then in int8 against it.
+  const measureItem = async (item: (typeof ITEMS)[number]) => {
+    if (precision !== "int8" || !item.spec.int8) return [await measure({ ...base, item: item.name })];
+    const reference = join(tmpdir(), `kandinsky-bench-${process.pid}-${item.name}.f32`);
+    try {
+      return [await measure({ ...base, item: item.name, reference }), await measure({ ...base, item: item.name, precision, reference })];
+    } finally {
+      rmSync(reference, { force: true });
+    }
   };
   // The GEMM peak is measured before and after the networks, the higher counting, so that a burst of other load
   // on the machine during one of them does not understate it.
@@ -103,7 +131,7 @@ async function main(o: Options): Promise<void> {
   const loadStart = loadavg();
   const gemms = await gemmPass();
   const results: MeasureResult[] = [];
-  for (const item of items) results.push(await measure({ ...base, item: item.name }));
+  for (const item of items) results.push(...(await measureItem(item)));
   const plan = jobPlan(DEFAULTS).map(([name]) => name);
   if (plan.every((name) => names.includes(name)) && (!only || only.includes("sequence"))) {
     results.push(await measure({ ...base, item: `sequence:${plan.join(",")}` }));
@@ -112,8 +140,9 @@ async function main(o: Options): Promise<void> {
   const settings = `provider=${provider} compute=${build.compute} attention=${build.attention} weights=${fp16 ? "fp16" : "fp32"} ` +
     `threads=${session.threads ?? "default"} prepack=${session.prepack !== false} optimization=${session.optimization ?? "all"} ` +
     `arena=${session.memoryArena !== false} pattern=${session.memoryPattern === true} cores=${os.availableParallelism()} ` +
-    `loadavg=${loadStart}..${loadavg()}`;
-  const job = estimateDefaultJob(results, DEFAULTS);
+    `precision=${precision} cache=${base.cacheRoot ?? "off"} loadavg=${loadStart}..${loadavg()}`;
+  // The job estimate at the asked precision: the fp32 measurements of items measured twice are left out.
+  const job = estimateDefaultJob(results.filter((r) => !results.some((x) => x !== r && x.item === r.item && r.precision === "fp32")), DEFAULTS);
   console.log(formatReport(ITEMS, results, gemms, job, settings));
 }
 
@@ -134,6 +163,8 @@ const program = new Command("bench")
   .option("--runs <n>", "minimum timed runs per item", "3")
   .option("--seconds <s>", "minimum timed seconds per item", "3")
   .option("--profile", "report ORT kernel time per op type")
+  .option("--precision <p>", `${PRECISIONS.join(" or ")}: with int8, networks that have an int8 form are measured in fp32 and int8`, "fp32")
+  .option("--no-cache", "create every session from its graph (no saved sessions, no stored calibrations)")
   .action((o: Options) => main(o));
 
 program.parseAsync().catch((e: Error) => {

@@ -1,17 +1,21 @@
 // One bench measurement, run as its own process by bench/main.ts (so its peak RSS is its own and all its memory
-// goes back when it exits): builds the graph, creates the session, runs it once to warm up, then times runs.
+// goes back when it exits): builds the graph, opens the session as the pipelines do (saved in / loaded from the
+// cache folder when one is given; int8 when asked), runs it once to warm up, then times runs.
 // Prints one line `BENCH_RESULT <json>`.
-import { statSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildNetwork } from "../src/models/network.js";
+import { buildNetwork, openSession, weightBytes as networkBytes, type Network } from "../src/models/network.js";
 import { Session, type HostArray, type Provider, type SessionOptions } from "../src/runtime/session.js";
 import { countFlops } from "../src/runtime/flops.js";
 import type { Graph } from "../src/runtime/graph.js";
+import type { Precision } from "../src/runtime/int8.js";
+import { relativeError } from "../src/math.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
 import { ITEMS, itemDir, latentSize, makeFeeds } from "./items.js";
 import { gemmFeeds, gemmGraph } from "./gemm.js";
 import { opTimes } from "./profile.js";
+import { benchRanges } from "./int8.js";
 
 export interface MeasureRequest {
   /**
@@ -31,6 +35,14 @@ export interface MeasureRequest {
   maxRuns: number;
   /** Record ORT's profile and report kernel time per op type. */
   profile?: boolean;
+  /** "int8": the network's int8 form, calibrated on the bench's inputs (bench/int8.ts). Default "fp32". */
+  precision?: Precision;
+  /** Our cache folder (saved sessions, calibrations); absent: every session is created from its graph. */
+  cacheRoot?: string;
+  /** Only open the session (what a later process's load costs). */
+  loadOnly?: boolean;
+  /** fp32 writes its output here; int8 compares its own with it (relErr). */
+  reference?: string;
 }
 
 export interface MeasureResult {
@@ -51,19 +63,41 @@ export interface MeasureResult {
   opMs?: Record<string, number>;
   /** For a sequence: RSS after each session's release. */
   rssAfterRelease?: number[];
+  /** The session was loaded from the cache folder / was saved there. */
+  cached?: boolean;
+  saved?: boolean;
+  precision?: Precision;
+  /** Relative error of the first output against `reference`. */
+  relErr?: number;
+  /** When `loadMs` is a later process's load: what creating and saving the session took. */
+  firstLoadMs?: number;
 }
 
-function prepare(req: MeasureRequest, name: string): { graph: Graph; feeds: Record<string, HostArray>; weightBytes: number } {
+interface Prepared {
+  graph: Graph;
+  feeds: Record<string, HostArray>;
+  weightBytes: number;
+  /** Opens the session (for networks: as the pipelines do). */
+  open(opts: SessionOptions): Promise<Session>;
+}
+
+function prepare(req: MeasureRequest, name: string): Prepared {
   if (name.startsWith("gemm:")) {
     const [n, chain] = name.split(":").slice(1).map(Number);
-    return { graph: gemmGraph(n, chain, req.build.compute), feeds: gemmFeeds(n), weightBytes: 0 };
+    const graph = gemmGraph(n, chain, req.build.compute);
+    return { graph, feeds: gemmFeeds(n), weightBytes: 0, open: (opts) => Session.create(graph, opts) };
   }
   const item = ITEMS.find((i) => i.name === name);
   if (!item) throw new Error(`unknown bench item "${name}"`);
-  const net = buildNetwork(item.spec, { dir: itemDir(req.models, item), variant: req.variant }, item.variant, req.build);
+  const build = () => buildNetwork(item.spec, { dir: itemDir(req.models, item), variant: req.variant }, item.variant, req.build);
+  const net: Network<any> = build();
   const dims = item.dims(net.config, latentSize(req.models));
-  const weightBytes = net.checkpoint!.files.reduce((a, f) => a + statSync(f.path).size, 0);
-  return { graph: net.graph, feeds: makeFeeds(net.graph.inputElems, dims, item.ints?.(net.config)), weightBytes };
+  const feeds = (seed?: number) => makeFeeds(net.graph.inputElems, dims, item.ranges?.(net.config), seed);
+  const open = async (opts: SessionOptions) => {
+    const int8 = req.precision === "int8" ? await benchRanges(build(), feeds, req.cacheRoot, req.provider) : undefined;
+    return openSession(net, { ...opts, cacheRoot: req.cacheRoot, int8 });
+  };
+  return { graph: net.graph, feeds: feeds(), weightBytes: networkBytes(net), open };
 }
 
 const shapes = (feeds: Record<string, HostArray>) => Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, v.dims]));
@@ -71,33 +105,44 @@ const shapes = (feeds: Record<string, HostArray>) => Object.fromEntries(Object.e
 async function measure(req: MeasureRequest): Promise<MeasureResult> {
   if (req.item.startsWith("sequence:")) return sequence(req, req.item.slice("sequence:".length).split(","));
   const t0 = performance.now();
-  const { graph, feeds, weightBytes } = prepare(req, req.item);
+  const { graph, feeds, weightBytes, open } = prepare(req, req.item);
+  // Counted on the float graph: the int8 rewrite computes the same products.
+  const { total, byOp } = countFlops(graph, shapes(feeds));
   const profile = req.profile ? join(tmpdir(), `kandinsky-bench-${process.pid}-`) : undefined;
-  const session = await Session.create(graph, { ...req.session, provider: req.provider, profile });
+  const session = await open({ ...req.session, provider: req.provider, profile });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss;
-  const { total, byOp } = countFlops(graph, shapes(feeds));
-
-  let t = performance.now();
-  await session.run(feeds);
-  const firstRunMs = performance.now() - t;
-  const times: number[] = [];
-  const start = performance.now();
-  while (times.length < req.maxRuns && (times.length < req.minRuns || performance.now() - start < req.minSeconds * 1000)) {
-    t = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t);
-  }
-  if (profile) session.endProfiling();
-  await session.release();
-  times.sort((a, b) => a - b);
-  const mid = times.length >> 1;
-  const runMs = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
-  return {
-    item: req.item, loadMs, firstRunMs, runMs, runs: times.length, flops: total, byOp, weightBytes, rssAfterLoad,
-    peakRss: process.resourceUsage().maxRSS * 1024,
-    opMs: profile ? opTimes(profile) : undefined,
+  const result: MeasureResult = {
+    item: req.item, loadMs, firstRunMs: 0, runMs: 0, runs: 0, flops: total, byOp, weightBytes, rssAfterLoad, peakRss: 0,
+    cached: session.cached, saved: session.saved, precision: req.precision ?? "fp32",
   };
+  if (!req.loadOnly) {
+    let t = performance.now();
+    const first = await session.run(feeds);
+    result.firstRunMs = performance.now() - t;
+    const out = first[graph.outputNames[0]].data as Float32Array;
+    if (req.reference && result.precision === "fp32") writeFileSync(req.reference, out);
+    if (req.reference && result.precision !== "fp32") {
+      const ref = readFileSync(req.reference);
+      result.relErr = relativeError(out, new Float32Array(ref.buffer, ref.byteOffset, ref.byteLength / 4));
+    }
+    const times: number[] = [];
+    const start = performance.now();
+    while (times.length < req.maxRuns && (times.length < req.minRuns || performance.now() - start < req.minSeconds * 1000)) {
+      t = performance.now();
+      await session.run(feeds);
+      times.push(performance.now() - t);
+    }
+    if (profile) session.endProfiling();
+    times.sort((a, b) => a - b);
+    const mid = times.length >> 1;
+    result.runMs = times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+    result.runs = times.length;
+    result.opMs = profile ? opTimes(profile) : undefined;
+  }
+  await session.release();
+  result.peakRss = process.resourceUsage().maxRSS * 1024;
+  return result;
 }
 
 /** Items one after another in this process, one call each: the peak RSS of a pipeline that loads them in turn. */
@@ -108,8 +153,8 @@ async function sequence(req: MeasureRequest, names: string[]): Promise<MeasureRe
   };
   for (const name of names) {
     let t = performance.now();
-    const { graph, feeds, weightBytes } = prepare(req, name);
-    const session = await Session.create(graph, { ...req.session, provider: req.provider });
+    const { graph, feeds, weightBytes, open } = prepare(req, name);
+    const session = await open({ ...req.session, provider: req.provider });
     r.loadMs += performance.now() - t;
     r.rssAfterLoad = Math.max(r.rssAfterLoad, process.memoryUsage().rss);
     t = performance.now();

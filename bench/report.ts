@@ -57,14 +57,20 @@ function table(rows: string[][]): string {
 
 const fixed = (x: number, d: number) => x.toFixed(d);
 
+/** The int8 result measured against an fp32 one of the same item, if any. */
+const int8Twin = (results: MeasureResult[], r: MeasureResult) =>
+  r.precision === "fp32" ? results.find((x) => x.item === r.item && x.precision === "int8") : undefined;
+
 export function formatReport(items: BenchItem[], results: MeasureResult[], gemms: MeasureResult[], job: JobEstimate | undefined, settings: string): string {
   const peak = gemms.length ? Math.max(...gemms.map(gflops)) : undefined;
-  const rows = [["item", "load s", "1st run s", "run ms (n)", "GFLOP", "GFLOP/s", "of peak", "peak RSS GB", "weights GB"]];
+  const rows = [["item", "load s", "1st load s", "1st run s", "run ms (n)", "GFLOP", "GFLOP/s", "of peak", "peak RSS GB", "weights GB", "rel. error"]];
   for (const r of results) {
-    const label = r.rssAfterRelease ? "the job's networks in one process, in turn" : items.find((i) => i.name === r.item)?.label ?? r.item;
+    let label = r.rssAfterRelease ? "the job's networks in one process, in turn" : items.find((i) => i.name === r.item)?.label ?? r.item;
+    if (r.precision === "int8" || int8Twin(results, r)) label += ` (${r.precision})`;
     rows.push([
-      label, fixed(r.loadMs / 1000, 2), fixed(r.firstRunMs / 1000, 2), `${fixed(r.runMs, 1)} (${r.runs})`, fixed(r.flops / GB, 1),
-      fixed(gflops(r), 1), peak ? `${fixed((100 * gflops(r)) / peak, 1)}%` : "-", fixed(r.peakRss / GB, 2), fixed(r.weightBytes / GB, 2),
+      label, fixed(r.loadMs / 1000, 2), r.firstLoadMs ? fixed(r.firstLoadMs / 1000, 2) : "-", fixed(r.firstRunMs / 1000, 2),
+      `${fixed(r.runMs, 1)} (${r.runs})`, fixed(r.flops / GB, 1), fixed(gflops(r), 1), peak ? `${fixed((100 * gflops(r)) / peak, 1)}%` : "-",
+      fixed(r.peakRss / GB, 2), fixed(r.weightBytes / GB, 2), r.relErr !== undefined ? r.relErr.toExponential(2) : "-",
     ]);
   }
   const seen = new Set<string>();
@@ -72,8 +78,8 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
     const [n, chain] = g.item.split(":").slice(1);
     const when = seen.has(g.item) ? ", after" : gemms.length > new Set(gemms.map((x) => x.item)).size ? ", before" : "";
     seen.add(g.item);
-    rows.push([`GEMM: ${n}^3 MatMul x${chain}${when}`, fixed(g.loadMs / 1000, 2), fixed(g.firstRunMs / 1000, 2), `${fixed(g.runMs, 1)} (${g.runs})`,
-      fixed(g.flops / GB, 1), fixed(gflops(g), 1), peak ? `${fixed((100 * gflops(g)) / peak, 1)}%` : "-", fixed(g.peakRss / GB, 2), "-"]);
+    rows.push([`GEMM: ${n}^3 MatMul x${chain}${when}`, fixed(g.loadMs / 1000, 2), "-", fixed(g.firstRunMs / 1000, 2), `${fixed(g.runMs, 1)} (${g.runs})`,
+      fixed(g.flops / GB, 1), fixed(gflops(g), 1), peak ? `${fixed((100 * gflops(g)) / peak, 1)}%` : "-", fixed(g.peakRss / GB, 2), "-", "-"]);
   }
   const out = [settings, "", table(rows)];
   for (const r of results.filter((x) => x.rssAfterRelease)) {
@@ -97,10 +103,16 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
       kv.pipeline_peak_rss_gb = fixed(r.peakRss / GB, 2);
       continue;
     }
-    kv[`${r.item}_ms`] = fixed(r.runMs, 1);
-    kv[`${r.item}_gflops`] = fixed(gflops(r), 1);
-    kv[`${r.item}_load_s`] = fixed(r.loadMs / 1000, 2);
-    if (peak) kv[`${r.item}_peak_ratio`] = fixed(gflops(r) / peak, 3);
+    // Measured in both precisions: the plain keys are the int8 figures, the fp32 ones get an _fp32 suffix.
+    const twin = int8Twin(results, r);
+    const key = twin ? `${r.item}_fp32` : r.item;
+    kv[`${key}_ms`] = fixed(r.runMs, 1);
+    kv[`${key}_gflops`] = fixed(gflops(r), 1);
+    kv[`${key}_load_s`] = fixed(r.loadMs / 1000, 2);
+    if (r.firstLoadMs) kv[`${key}_first_load_s`] = fixed(r.firstLoadMs / 1000, 2);
+    if (peak) kv[`${key}_peak_ratio`] = fixed(gflops(r) / peak, 3);
+    if (twin) kv[`${r.item}_int8_ratio`] = fixed(twin.runMs / r.runMs, 3);
+    if (r.relErr !== undefined) kv[`${r.item}_rel_err`] = r.relErr.toExponential(2);
   }
   if (peak) kv.gemm_peak_gflops = fixed(peak, 1);
   const all = [...results, ...gemms];
