@@ -110,12 +110,18 @@ async function main(o: Options): Promise<void> {
       `${gflops(r).toFixed(1)} GFLOP/s, peak RSS ${(r.peakRss / 1e9).toFixed(2)} GB${err}`);
     return r;
   };
-  // With --precision int8 an item that has an int8 form is measured in fp32, then in int8 against it.
+  // With --precision int8 an item that has an int8 form is measured in fp32, then in int8 against it (load, memory,
+  // error), then both in one process in turn (their speed ratio).
   const measureItem = async (item: (typeof ITEMS)[number]) => {
     if (precision !== "int8" || !item.spec.int8) return [await measure({ ...base, item: item.name })];
     const reference = join(tmpdir(), `kandinsky-bench-${process.pid}-${item.name}.f32`);
     try {
-      return [await measure({ ...base, item: item.name, reference }), await measure({ ...base, item: item.name, precision, reference })];
+      const fp32 = await measure({ ...base, item: item.name, reference });
+      const int8 = await measure({ ...base, item: item.name, precision, reference });
+      const { alternate } = await child({ ...base, item: `alternate:${item.name}` });
+      console.error(`${item.name} in turn in one process: fp32 ${alternate!.fp32Ms.toFixed(1)} ms, int8 ${alternate!.int8Ms.toFixed(1)} ms ` +
+        `(fastest of ${alternate!.runs} each), int8/fp32 ${(alternate!.int8Ms / alternate!.fp32Ms).toFixed(3)}`);
+      return [fp32, { ...int8, alternate }];
     } finally {
       rmSync(reference, { force: true });
     }

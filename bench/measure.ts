@@ -19,8 +19,9 @@ import { benchRanges } from "./int8.js";
 
 export interface MeasureRequest {
   /**
-   * An item of ITEMS; "gemm:<n>:<chain>"; or "sequence:<item>,<item>,..." — those items in this one process, one
-   * call each, every session released before the next is created (the pipelines' low-memory order).
+   * An item of ITEMS; "gemm:<n>:<chain>"; "sequence:<item>,<item>,..." — those items in this one process, one
+   * call each, every session released before the next is created (the pipelines' low-memory order); or
+   * "alternate:<item>" — its fp32 and int8 sessions in this one process, run in turn (`minRuns` each).
    */
   item: string;
   models: string;
@@ -71,6 +72,8 @@ export interface MeasureResult {
   relErr?: number;
   /** When `loadMs` is a later process's load: what creating and saving the session took. */
   firstLoadMs?: number;
+  /** For "alternate": the fastest run of each precision, runs taken in turn in one process. */
+  alternate?: { fp32Ms: number; int8Ms: number; runs: number };
 }
 
 interface Prepared {
@@ -104,6 +107,7 @@ const shapes = (feeds: Record<string, HostArray>) => Object.fromEntries(Object.e
 
 async function measure(req: MeasureRequest): Promise<MeasureResult> {
   if (req.item.startsWith("sequence:")) return sequence(req, req.item.slice("sequence:".length).split(","));
+  if (req.item.startsWith("alternate:")) return alternate(req, req.item.slice("alternate:".length));
   const t0 = performance.now();
   const { graph, feeds, weightBytes, open } = prepare(req, req.item);
   // Counted on the float graph: the int8 rewrite computes the same products.
@@ -143,6 +147,33 @@ async function measure(req: MeasureRequest): Promise<MeasureResult> {
   await session.release();
   result.peakRss = process.resourceUsage().maxRSS * 1024;
   return result;
+}
+
+/**
+ * fp32 and int8 of one item in this process, one run of each in turn after a warm-up: the ratio of their fastest
+ * runs holds up when other work on the machine comes and goes (separate processes would see different loads).
+ */
+async function alternate(req: MeasureRequest, name: string): Promise<MeasureResult> {
+  const t0 = performance.now();
+  const fp32 = prepare({ ...req, precision: "fp32" }, name);
+  const int8 = prepare({ ...req, precision: "int8" }, name);
+  const sessions = [await fp32.open({ ...req.session, provider: req.provider }), await int8.open({ ...req.session, provider: req.provider })];
+  const loadMs = performance.now() - t0;
+  const best = [Infinity, Infinity];
+  const runs = Math.max(req.minRuns, 3);
+  for (const s of sessions) await s.run(fp32.feeds);
+  for (let i = 0; i < runs; i++) {
+    for (const [k, s] of sessions.entries()) {
+      const t = performance.now();
+      await s.run(fp32.feeds);
+      best[k] = Math.min(best[k], performance.now() - t);
+    }
+  }
+  for (const s of sessions) await s.release();
+  return {
+    item: name, loadMs, firstRunMs: 0, runMs: best[1], runs, flops: 0, byOp: {}, weightBytes: fp32.weightBytes, rssAfterLoad: 0,
+    peakRss: process.resourceUsage().maxRSS * 1024, precision: "int8", alternate: { fp32Ms: best[0], int8Ms: best[1], runs },
+  };
 }
 
 /** Items one after another in this process, one call each: the peak RSS of a pipeline that loads them in turn. */

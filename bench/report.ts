@@ -87,6 +87,11 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
     out.push("", `in one process (${names.join(" → ")}): peak RSS ${fixed(r.peakRss / GB, 2)} GB; RSS after each release: ` +
       r.rssAfterRelease!.map((b) => fixed(b / GB, 2)).join(", ") + " GB");
   }
+  for (const r of results.filter((x) => x.alternate)) {
+    const a = r.alternate!;
+    out.push("", `${r.item} fp32 and int8 in turn in one process (fastest of ${a.runs} each): fp32 ${fixed(a.fp32Ms, 1)} ms, ` +
+      `int8 ${fixed(a.int8Ms, 1)} ms, int8/fp32 ${fixed(a.int8Ms / a.fp32Ms, 3)}`);
+  }
   for (const r of results.filter((x) => x.opMs)) {
     const total = Object.values(r.opMs!).reduce((a, b) => a + b, 0);
     const top = Object.entries(r.opMs!).slice(0, 10).map(([op, ms]) => `${op} ${fixed(ms, 0)} (${fixed((100 * ms) / total, 1)}%)`);
@@ -111,7 +116,10 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
     kv[`${key}_load_s`] = fixed(r.loadMs / 1000, 2);
     if (r.firstLoadMs) kv[`${key}_first_load_s`] = fixed(r.firstLoadMs / 1000, 2);
     if (peak) kv[`${key}_peak_ratio`] = fixed(gflops(r) / peak, 3);
-    if (twin) kv[`${r.item}_int8_ratio`] = fixed(twin.runMs / r.runMs, 3);
+    // The ratio of the runs taken in turn in one process when there are some, else of the two processes' medians.
+    const alt = twin?.alternate;
+    if (twin) kv[`${r.item}_int8_ratio`] = fixed(alt ? alt.int8Ms / alt.fp32Ms : twin.runMs / r.runMs, 3);
+    if (alt) Object.assign(kv, { [`${r.item}_alt_fp32_ms`]: fixed(alt.fp32Ms, 1), [`${r.item}_alt_int8_ms`]: fixed(alt.int8Ms, 1) });
     if (r.relErr !== undefined) kv[`${r.item}_rel_err`] = r.relErr.toExponential(2);
   }
   if (peak) kv.gemm_peak_gflops = fixed(peak, 1);

@@ -69,19 +69,22 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-let machineId: string | undefined;
+let flagsRead: string[] | undefined;
+/** The CPU's feature flags (Linux; empty elsewhere). */
+export function cpuFlags(): string[] {
+  if (!flagsRead) {
+    try {
+      flagsRead = /^flags\s*:(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1].trim().split(/\s+/) ?? [];
+    } catch {
+      flagsRead = [];
+    }
+  }
+  return flagsRead;
+}
+
 /** What ORT's saved model depends on besides the graph: its version and the CPU's features (the layouts it picks). */
 function machine(): string {
-  if (!machineId) {
-    let flags = "";
-    try {
-      flags = /^flags\s*:(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1].trim() ?? "";
-    } catch {
-      // not Linux: the model name below has to do
-    }
-    machineId = JSON.stringify({ ort: ort.env.versions, arch: process.arch, cpu: cpus()[0]?.model, flags });
-  }
-  return machineId;
+  return JSON.stringify({ ort: ort.env.versions, arch: process.arch, cpu: cpus()[0]?.model, flags: cpuFlags() });
 }
 
 /**
