@@ -21,6 +21,7 @@ import type { BuildOptions } from "../src/weights/weight-view.js";
 import { ITEMS } from "./items.js";
 import { DEFAULT_OUT, ensureRandomModels } from "./random-set.js";
 import type { MeasureRequest, MeasureResult } from "./measure.js";
+import { TINY_SET, type QualityResult } from "./quality.js";
 import { estimateDefaultJob, formatReport, gflops, jobPlan } from "./report.js";
 
 /** Square MatMul sizes (n, products per run) for the peak: larger chains on GPUs to amortise transfers. */
@@ -47,18 +48,22 @@ interface Options {
   profile?: boolean;
   precision: string;
   cache: boolean;
+  quality?: boolean;
 }
 
-function child(req: MeasureRequest): Promise<MeasureResult> {
-  const script = fileURLToPath(new URL("./measure.js", import.meta.url));
+/** Runs a bench script in its own process; resolves with the JSON of its `<tag> {...}` line. */
+function run<T>(script: string, args: string[], tag: string, what: string): Promise<T> {
+  const file = fileURLToPath(new URL(script, import.meta.url));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, JSON.stringify(req)], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      const line = stdout.split("\n").find((l) => l.startsWith("BENCH_RESULT "));
-      if (err || !line) reject(new Error(`${req.item}: ${stderr.trim() || err?.message || "no result"}`));
-      else resolve(JSON.parse(line.slice("BENCH_RESULT ".length)) as MeasureResult);
+    execFile(process.execPath, [file, ...args], { maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
+      const line = stdout.split("\n").find((l) => l.startsWith(`${tag} `));
+      if (err || !line) reject(new Error(`${what}: ${stderr.trim() || err?.message || "no result"}`));
+      else resolve(JSON.parse(line.slice(tag.length + 1)) as T);
     });
   });
 }
+
+const child = (req: MeasureRequest) => run<MeasureResult>("./measure.js", [JSON.stringify(req)], "BENCH_RESULT", req.item);
 
 async function main(o: Options): Promise<void> {
   if (!PROVIDERS.includes(o.provider as Provider)) throw new Error(`--provider must be one of ${PROVIDERS.join(", ")}`);
@@ -143,13 +148,25 @@ async function main(o: Options): Promise<void> {
     results.push(await measure({ ...base, item: `sequence:${plan.join(",")}` }));
   }
   if (items.length) gemms.push(...(await gemmPass()));
+  // int8 against fp32 over a whole decoder job: on the tiny set with --quick, on it and the full-size set with --quality.
+  const qualities: QualityResult[] = [];
+  if (precision === "int8" && (o.quick || o.quality)) {
+    const sets = o.quality ? [TINY_SET, o.models] : [TINY_SET];
+    if (o.quality) ensureRandomModels(o.models, { configs: o.configs, only: ["decoder/text_encoder", "decoder/unet", "decoder/movq"], log: (l) => console.error(l) });
+    for (const set of sets) {
+      const q = await run<QualityResult>("./quality.js", [set, ...(o.cache ? [] : ["--no-cache"])], "QUALITY_RESULT", `quality ${set}`);
+      console.error(`quality ${q.set}: UNet step error up to ${Math.max(...q.stepErr).toExponential(2)}, final latents ${q.latentsErr.toExponential(2)}, ` +
+        `image PSNR ${q.psnr.toFixed(2)} dB (MoVQ alone ${q.movqPsnr.toFixed(2)} dB), ${q.seconds.toFixed(0)} s`);
+      qualities.push(q);
+    }
+  }
   const settings = `provider=${provider} compute=${build.compute} attention=${build.attention} weights=${fp16 ? "fp16" : "fp32"} ` +
     `threads=${session.threads ?? "default"} prepack=${session.prepack !== false} optimization=${session.optimization ?? "all"} ` +
     `arena=${session.memoryArena !== false} pattern=${session.memoryPattern === true} cores=${os.availableParallelism()} ` +
     `precision=${precision} cache=${base.cacheRoot ?? "off"} loadavg=${loadStart}..${loadavg()}`;
   // The job estimate at the asked precision: the fp32 measurements of items measured twice are left out.
   const job = estimateDefaultJob(results.filter((r) => !results.some((x) => x !== r && x.item === r.item && r.precision === "fp32")), DEFAULTS);
-  console.log(formatReport(ITEMS, results, gemms, job, settings));
+  console.log(formatReport(ITEMS, results, gemms, job, settings, qualities));
 }
 
 const program = new Command("bench")
@@ -171,6 +188,7 @@ const program = new Command("bench")
   .option("--profile", "report ORT kernel time per op type")
   .option("--precision <p>", `${PRECISIONS.join(" or ")}: with int8, networks that have an int8 form are measured in fp32 and int8`, "fp32")
   .option("--no-cache", "create every session from its graph (no saved sessions, no stored calibrations)")
+  .option("--quality", "with --precision int8: compare whole decoder jobs (25 steps) in both precisions on the tiny set and the full-size set")
   .action((o: Options) => main(o));
 
 program.parseAsync().catch((e: Error) => {

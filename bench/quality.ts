@@ -9,7 +9,8 @@
 // - latentsErr: relative error of the int8 job's final latents against the fp32 job's;
 // - psnr: PSNR (dB) of the int8 job's image against the fp32 job's; movqPsnr: of the int8 MoVQ alone, on the fp32
 //   latents.
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Components } from "../src/pipelines/components.js";
 import { DecoderPipeline, type DecoderArgs } from "../src/pipelines/decoder.js";
 import { DEFAULTS, toImages } from "../src/pipelines/kandinsky.js";
@@ -26,6 +27,8 @@ import type { HostTensor } from "../src/pipelines/tensor.js";
 import { psnr, relativeError } from "../src/math.js";
 
 export const QUALITY_RECIPE = "bench-decoder-v1";
+/** The tiny set the quick bench compares on. */
+export const TINY_SET = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
 /** Calibration: decoder jobs on these seeds, with few steps spread over the schedule. */
 const CALIBRATION_SEEDS = [1, 2, 3];
 const CALIBRATION_STEPS = 6;
@@ -33,6 +36,7 @@ const CALIBRATION_STEPS = 6;
 const TOKENS = 77;
 
 export interface QualityResult {
+  /** The set's folder name. */
   set: string;
   size: number;
   steps: number;
@@ -89,7 +93,7 @@ export async function quality(models: string, size: number, steps: number, cache
   const movqOnly = await decoder.decodeLatents(ref.finalLatents, "int8");
   const image = (t: HostTensor) => toImages(t)[0].data;
   return {
-    set: models, size, steps, stepErr,
+    set: basename(models), size, steps, stepErr,
     latentsErr: relativeError(got.finalLatents.data, ref.finalLatents.data),
     psnr: psnr(image(got.imageRaw), image(ref.imageRaw)),
     movqPsnr: psnr(image(movqOnly), image(ref.imageRaw)),

@@ -2,6 +2,7 @@
 // closing line of key=value pairs for scripts.
 import type { BenchItem } from "./items.js";
 import type { MeasureResult } from "./measure.js";
+import type { QualityResult } from "./quality.js";
 
 const GB = 1e9;
 
@@ -56,12 +57,14 @@ function table(rows: string[][]): string {
 }
 
 const fixed = (x: number, d: number) => x.toFixed(d);
+const expo = (x: number) => x.toExponential(2);
 
 /** The int8 result measured against an fp32 one of the same item, if any. */
 const int8Twin = (results: MeasureResult[], r: MeasureResult) =>
   r.precision === "fp32" ? results.find((x) => x.item === r.item && x.precision === "int8") : undefined;
 
-export function formatReport(items: BenchItem[], results: MeasureResult[], gemms: MeasureResult[], job: JobEstimate | undefined, settings: string): string {
+export function formatReport(items: BenchItem[], results: MeasureResult[], gemms: MeasureResult[], job: JobEstimate | undefined, settings: string,
+  qualities: QualityResult[] = []): string {
   const peak = gemms.length ? Math.max(...gemms.map(gflops)) : undefined;
   const rows = [["item", "load s", "1st load s", "1st run s", "run ms (n)", "GFLOP", "GFLOP/s", "of peak", "peak RSS GB", "weights GB", "rel. error"]];
   for (const r of results) {
@@ -97,6 +100,14 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
     const top = Object.entries(r.opMs!).slice(0, 10).map(([op, ms]) => `${op} ${fixed(ms, 0)} (${fixed((100 * ms) / total, 1)}%)`);
     out.push("", `${r.item} kernel ms per run: ${fixed(total, 0)}: ${top.join(", ")}`);
   }
+  if (qualities.length) {
+    const q0 = qualities[0];
+    out.push("", `int8 against fp32 over one decoder job (${q0.steps} steps, ${q0.size}x${q0.size}, synthetic conditioning):`, table([
+      ["set", "UNet step error, mean", "max", "final latents error", "image PSNR dB", "MoVQ alone PSNR dB"],
+      ...qualities.map((q) => [q.set, expo(q.stepErr.reduce((a, b) => a + b, 0) / q.stepErr.length), expo(Math.max(...q.stepErr)),
+        expo(q.latentsErr), fixed(q.psnr, 2), fixed(q.movqPsnr, 2)]),
+    ]));
+  }
   if (job) {
     out.push("", `default job estimate (${job.title}): ${fixed(job.seconds, 1)} s`);
     for (const p of job.parts) out.push(`  ${p.what}: ${fixed(p.seconds, 1)} s`);
@@ -127,6 +138,13 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
   if (all.length) kv.peak_rss_gb = fixed(Math.max(...all.map((r) => r.peakRss)) / GB, 2);
   if (results.length) kv.weights_max_gb = fixed(Math.max(...results.map((r) => r.weightBytes)) / GB, 2);
   if (job) kv.default_job_s = fixed(job.seconds, 1);
+  for (const q of qualities) {
+    const k = `quality_${q.set.replace(/[^A-Za-z0-9]+/g, "_")}`;
+    kv[`${k}_step_err_max`] = expo(Math.max(...q.stepErr));
+    kv[`${k}_latents_err`] = expo(q.latentsErr);
+    kv[`${k}_psnr_db`] = fixed(q.psnr, 2);
+    kv[`${k}_movq_psnr_db`] = fixed(q.movqPsnr, 2);
+  }
   out.push("", Object.entries(kv).map(([k, v]) => `${k}=${v}`).join(" "));
   return out.join("\n");
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { execFile } from "node:child_process";
 import { CaseSet } from "../src/parity/cases.js";
 import { buildNetwork, openCalibrationSession, openSession } from "../src/models/network.js";
 import { UNET_OUTPUT, UNetSpec } from "../src/models/unet/unet.js";
@@ -176,4 +177,23 @@ test("precision int8 runs a whole tiny-a job, calibrated once, within the stated
 test("the server's input schema offers exactly the library's precisions", () => {
   const p = (INPUT_SCHEMA.properties as Record<string, { enum?: readonly string[] }>).precision;
   assert.deepEqual(p.enum, PRECISIONS);
+});
+
+test("kandinsky generate --precision int8 --compare writes both images and their PSNR; --compare alone is refused", async () => {
+  const work = tempDir();
+  const cli = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+  const run = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+    execFile(process.execPath, [cli, "generate", "a red cat", "--prior", join(TINY, "prior"), "--decoder", join(TINY, "decoder"),
+      "--width", "64", "--height", "64", "--steps", "4", "--prior-steps", "3", "--seed", "3", ...args],
+    { cwd: work, env: { ...process.env, KANDINSKY_CACHE: join(work, "cache"), HF_HUB_OFFLINE: "1" } },
+    (err, stdout, stderr) => done({ code: err ? (err.code as number) : 0, stdout, stderr }));
+  });
+  const r = await run(["--precision", "int8", "--compare", "-o", "cat.png"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /int8: calibrating/);
+  assert.match(r.stdout, /^seed 3\nwrote cat\.png \(64x64\)\nwrote cat-fp32\.png \(fp32\); int8 vs fp32: PSNR \d+\.\d\d dB\n$/);
+  assert.ok(existsSync(join(work, "cat.png")) && existsSync(join(work, "cat-fp32.png")));
+  const bad = await run(["--compare"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--compare compares --precision int8 with fp32/);
 });

@@ -49,7 +49,7 @@ async function runJob(task: Task, roles: readonly Role[], input: GenerateRequest
   const onSigint = () => (abort.signal.aborted ? process.exit(130) : abort.abort());
   process.on("SIGINT", onSigint);
   try {
-    const ctl = { onProgress: progress.onProgress, onLoad: progress.onLoad, signal: abort.signal };
+    const ctl = { onProgress: progress.onProgress, onLoad: progress.onLoad, onWarning: progress.onWarning, signal: abort.signal };
     const { images } = await engine.run(request, ctl);
     const summary = progress.summary(images.length, performance.now() - started);
     await writeOutputs(images, plan);

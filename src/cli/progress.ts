@@ -55,6 +55,9 @@ export class JobProgress {
     return role ? `${role} ${basename(component)}` : basename(component);
   }
 
+  /** A notice from the engine (a provider fallback, a first int8 calibration), on a line of its own. */
+  readonly onWarning = (message: string): void => this.line(message);
+
   readonly onLoad = (component: string, phase: "start" | "done", ms?: number): void => {
     if (phase === "start") {
       this.tick(this.phase);
