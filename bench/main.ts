@@ -49,6 +49,7 @@ interface Options {
   precision: string;
   cache: boolean;
   quality?: boolean;
+  qualitySize: string;
 }
 
 /** Runs a bench script in its own process; resolves with the JSON of its `<tag> {...}` line. */
@@ -154,7 +155,8 @@ async function main(o: Options): Promise<void> {
     const sets = o.quality ? [TINY_SET, o.models] : [TINY_SET];
     if (o.quality) ensureRandomModels(o.models, { configs: o.configs, only: ["decoder/text_encoder", "decoder/unet", "decoder/movq"], log: (l) => console.error(l) });
     for (const set of sets) {
-      const q = await run<QualityResult>("./quality.js", [set, ...(o.cache ? [] : ["--no-cache"])], "QUALITY_RESULT", `quality ${set}`);
+      const args = [set, "--size", o.qualitySize, ...(o.cache ? [] : ["--no-cache"])];
+      const q = await run<QualityResult>("./quality.js", args, "QUALITY_RESULT", `quality ${set}`);
       console.error(`quality ${q.set}: UNet step error up to ${Math.max(...q.stepErr).toExponential(2)}, final latents ${q.latentsErr.toExponential(2)}, ` +
         `image PSNR ${q.psnr.toFixed(2)} dB (MoVQ alone ${q.movqPsnr.toFixed(2)} dB), ${q.seconds.toFixed(0)} s`);
       qualities.push(q);
@@ -189,6 +191,7 @@ const program = new Command("bench")
   .option("--precision <p>", `${PRECISIONS.join(" or ")}: with int8, networks that have an int8 form are measured in fp32 and int8`, "fp32")
   .option("--no-cache", "create every session from its graph (no saved sessions, no stored calibrations)")
   .option("--quality", "with --precision int8: compare whole decoder jobs (25 steps) in both precisions on the tiny set and the full-size set")
+  .option("--quality-size <px>", "image size of those jobs", String(DEFAULTS.width))
   .action((o: Options) => main(o));
 
 program.parseAsync().catch((e: Error) => {

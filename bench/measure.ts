@@ -73,7 +73,7 @@ export interface MeasureResult {
   /** When `loadMs` is a later process's load: what creating and saving the session took. */
   firstLoadMs?: number;
   /** For "alternate": the fastest run of each precision, runs taken in turn in one process. */
-  alternate?: { fp32Ms: number; int8Ms: number; runs: number };
+  alternate?: { fp32Ms: number; int8Ms: number; runs: number; fp32CpuMs: number; int8CpuMs: number };
 }
 
 interface Prepared {
@@ -160,19 +160,24 @@ async function alternate(req: MeasureRequest, name: string): Promise<MeasureResu
   const sessions = [await fp32.open({ ...req.session, provider: req.provider }), await int8.open({ ...req.session, provider: req.provider })];
   const loadMs = performance.now() - t0;
   const best = [Infinity, Infinity];
+  const cpu = [Infinity, Infinity];
   const runs = Math.max(req.minRuns, 3);
   for (const s of sessions) await s.run(fp32.feeds);
   for (let i = 0; i < runs; i++) {
     for (const [k, s] of sessions.entries()) {
       const t = performance.now();
+      const c = process.cpuUsage();
       await s.run(fp32.feeds);
       best[k] = Math.min(best[k], performance.now() - t);
+      const used = process.cpuUsage(c);
+      cpu[k] = Math.min(cpu[k], (used.user + used.system) / 1000);
     }
   }
   for (const s of sessions) await s.release();
   return {
     item: name, loadMs, firstRunMs: 0, runMs: best[1], runs, flops: 0, byOp: {}, weightBytes: fp32.weightBytes, rssAfterLoad: 0,
-    peakRss: process.resourceUsage().maxRSS * 1024, precision: "int8", alternate: { fp32Ms: best[0], int8Ms: best[1], runs },
+    peakRss: process.resourceUsage().maxRSS * 1024, precision: "int8",
+    alternate: { fp32Ms: best[0], int8Ms: best[1], fp32CpuMs: cpu[0], int8CpuMs: cpu[1], runs },
   };
 }
 
