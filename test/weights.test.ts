@@ -5,7 +5,8 @@ import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SafetensorsFile, encodeSafetensors, type DType } from "../src/weights/safetensors.js";
+import { SafetensorsFile, encodeSafetensors } from "../src/weights/safetensors.js";
+import type { DType } from "../src/weights/tensor-file.js";
 import { Checkpoint } from "../src/weights/checkpoint.js";
 import { buildNetwork, openSession } from "../src/models/network.js";
 import { ClipTextSpec } from "../src/models/clip.js";

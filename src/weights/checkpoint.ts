@@ -3,7 +3,8 @@
 // `*.safetensors.index.json`. Only the safetensors headers are read; data stays in the files.
 import { existsSync, readdirSync } from "node:fs";
 import { join, dirname } from "node:path";
-import { SafetensorsFile, type TensorInfo } from "./safetensors.js";
+import { SafetensorsFile } from "./safetensors.js";
+import type { TensorInfo } from "./tensor-file.js";
 import { readJson } from "./config.js";
 
 export class WeightError extends Error {}
