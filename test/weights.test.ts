@@ -70,7 +70,7 @@ test("checkpoint folders: sharded index, the fp16 variant, and missing weights",
   const fp16 = new Checkpoint(movq, "fp16");
   assert.match(fp16.files[0].path, /diffusion_pytorch_model\.fp16\.safetensors$/);
   assert.equal([...fp16.tensors.values()][0].dtype, "F16");
-  assert.throws(() => new Checkpoint(tmp()), /no weights found \(expected diffusion_pytorch_model\.safetensors or/);
+  assert.throws(() => new Checkpoint(tmp()), /no weights found \(looked for diffusion_pytorch_model\.safetensors, /);
 });
 
 /** A copy of the tiny CLIP text encoder whose tensors `edit` may change. */
