@@ -95,6 +95,10 @@ export class TorchBinFile extends TensorFile {
     const fail = (what: string) => new TorchBinError(`${path}: ${what}`);
     const fd = openSync(this.path, "r");
     try {
+      const magic = Buffer.alloc(2);
+      if (readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x80 && magic[1] <= 5) {
+        throw fail("the legacy torch.save format (a bare pickle, torch < 1.6) is not supported; re-save it with torch >= 1.6 or as safetensors");
+      }
       const entries = readZipEntries(fd, path);
       const pkl = [...entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
       if (pkl.length !== 1) throw fail(`not a torch.save checkpoint: ${pkl.length === 0 ? "no" : "several"} <archive>/data.pkl`);
