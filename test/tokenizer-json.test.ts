@@ -1,6 +1,6 @@
 // Tokenizers as the reference loads them from the real repos' files: the class model_index.json names, a fast
 // tokenizer run with the full semantics its tokenizer.json declares, CLIP's pad and special tokens from its
-// configs.
+// configs, and the prior's prompt length from model_max_length.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
 import { runE2ETokenize } from "../src/parity/tokenizers.js";
+import { Kandinsky } from "../src/pipelines/kandinsky.js";
 import {
   ClipTokenizer, JsonTokenizer, XlmrTokenizer, loadPipelineTokenizer, loadTokenizer, type TextTokenizer,
 } from "../src/tokenizers/index.js";
@@ -256,5 +257,22 @@ test("CLIP: pad '!' and AddedToken specials from the configs; vocab.json + merge
     assert.deepEqual(loadPipelineTokenizer(dir).ids("wow! a red cat"), clip.ids("wow! a red cat"));
     rmSync(join(dir, "tokenizer", "vocab.json"));
     assert.throws(() => loadPipelineTokenizer(dir), /missing .*vocab\.json/);
+  });
+});
+
+test("the prior pads prompts to its tokenizer's model_max_length; the decoders to diffusers' 77", () => {
+  withTemp((dir) => {
+    copyTree(join(realLayout, "prior"), dir);
+    const config = join(dir, "tokenizer", "tokenizer_config.json");
+    editJson(config, (j) => (j.model_max_length = 40));
+    const decoder = join(realLayout, "decoder");
+    const k = new Kandinsky({ prior: dir, decoder }, { provider: "cpu" });
+    const rows = k.priorTokens(["a red cat", ""]);
+    assert.deepEqual(rows.ids.map((r) => r.length), [40, 40]);
+    assert.deepEqual(rows.mask[1].slice(0, 3), [1, 1, 0]);
+    assert.equal(k.decoderTokens(decoder, ["a red cat"]).ids[0].length, 77); // its model_max_length is 512
+    editJson(config, (j) => delete j.model_max_length);
+    const noLength = new Kandinsky({ prior: dir, decoder }, { provider: "cpu" });
+    assert.throws(() => noLength.priorTokens(["a"]), /tokenizer_config\.json has no model_max_length/);
   });
 });
