@@ -276,3 +276,17 @@ test("the prior pads prompts to its tokenizer's model_max_length; the decoders t
     assert.throws(() => noLength.priorTokens(["a"]), /tokenizer_config\.json has no model_max_length/);
   });
 });
+
+test("a decoder tokenizer.json we cannot run fails the request before the first network loads", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tokjson-"));
+  try {
+    copyTree(join(realLayout, "decoder"), dir);
+    editJson(join(dir, "tokenizer", "tokenizer.json"), (j) => (j.normalizer = { type: "BertNormalizer" }));
+    const loads: string[] = [];
+    const k = new Kandinsky({ prior: join(realLayout, "prior"), decoder: dir }, { provider: "cpu", onLoad: (c) => loads.push(c) });
+    await assert.rejects(k.run({ prompt: "a red cat", steps: 2, priorSteps: 2, width: 64, height: 64 }), /normalizer type "BertNormalizer"/);
+    assert.deepEqual(loads, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

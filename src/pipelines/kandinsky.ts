@@ -168,12 +168,15 @@ export class Kandinsky {
     const seed = req.seed ?? randomSeed();
     const noise = ctl.noise ?? new SeededNoise(seed);
     const prompt = r.prompt ?? "";
+    const decoder = this.decoder(task);
+    // Both tokenizers are read (and their files checked) before the first network runs.
+    modelMaxLength(this.tokenizer(this.dirs.prior));
+    this.tokenizer(decoder.repo);
 
     const prior = task === "mix"
       ? await this.mixEmbeds(req.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
       : await this.priorEmbeds(prompt, req.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
 
-    const decoder = this.decoder(task);
     const f = decoder.movqScaleFactor;
     const [lh, lw] = getNewHW(r.height, r.width, f);
     const [H, W] = [lh * f, lw * f];
