@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import type { NoiseSource } from "../noise/noise-source.js";
 import { SeededNoise, randomSeed } from "../noise/noise-source.js";
-import { loadTokenizer, type TextTokenizer } from "../tokenizers/index.js";
+import { DECODER_MAX_LENGTH, loadPipelineTokenizer, modelMaxLength, type TextTokenizer } from "../tokenizers/index.js";
 import { ClipImageProcessor } from "../image/clip-processor.js";
 import { prepareImageTensor, prepareInpaintMask, decoderOutputToImageNp, imageNpToUint8, uint8ToRgbImages } from "../image/convert.js";
 import { cropTopLeft, type RgbImage, type GrayImage } from "../image/rgb.js";
@@ -88,9 +88,6 @@ export function toImages(imageRaw: HostTensor): RgbImage[] {
   return uint8ToRgbImages(imageNpToUint8(decoderOutputToImageNp(imageRaw)));
 }
 
-const CLIP_MAX = 77;
-const XLMR_MAX = 77;
-
 export class Kandinsky {
   readonly components: Components;
   readonly prior: PriorPipeline;
@@ -110,28 +107,32 @@ export class Kandinsky {
     return d;
   }
 
+  /** A pipeline folder's tokenizer, as its model_index.json names it. */
   private tokenizer(dir: string): TextTokenizer {
     let t = this.tokenizers.get(dir);
-    if (!t) this.tokenizers.set(dir, (t = loadTokenizer(join(dir, "tokenizer"))));
+    if (!t) this.tokenizers.set(dir, (t = loadPipelineTokenizer(dir)));
     return t;
   }
 
-  /** Token rows for texts, as the prior (CLIP, model_max_length) or the decoder (XLM-R, 77) tokenizes them. */
-  tokens(repo: string, texts: string[], maxLength: number): TokenRows {
-    const tok = this.tokenizer(repo);
-    const enc = texts.map((t) => tok.encode(t, { maxLength }));
-    return { ids: enc.map((e) => e.inputIds), mask: enc.map((e) => e.attentionMask) };
+  /** Token rows as the prior pipeline makes them: padded and truncated to its tokenizer's model_max_length. */
+  priorTokens(texts: string[]): TokenRows {
+    const tok = this.tokenizer(this.dirs.prior);
+    return rows(tok, texts, modelMaxLength(tok));
+  }
+
+  /** Token rows as a decoder pipeline makes them: padded and truncated to diffusers' literal 77. */
+  decoderTokens(repo: string, texts: string[]): TokenRows {
+    return rows(this.tokenizer(repo), texts, DECODER_MAX_LENGTH);
   }
 
   /** KandinskyPriorPipeline.__call__ on text. */
   async priorEmbeds(prompt: string, negativePrompt: string | undefined, n: number, steps: number, guidance: number,
                     noise: NoiseSource, ctl: RunControl = {}): Promise<PriorResult> {
-    const repo = this.dirs.prior;
     const hasNegative = negativePrompt !== undefined && negativePrompt !== null;
     const cond = hasNegative ? [prompt, negativePrompt] : [prompt];
     const uncond = hasNegative ? [negativePrompt, negativePrompt] : [""];
     return this.prior.run({
-      cond: this.tokens(repo, cond, CLIP_MAX), uncond: this.tokens(repo, uncond, CLIP_MAX), hasNegative,
+      cond: this.priorTokens(cond), uncond: this.priorTokens(uncond), hasNegative,
       numImagesPerPrompt: n, steps, guidanceScale: guidance, noise, progress: ctl.progress, signal: ctl.signal,
     });
   }
@@ -139,10 +140,9 @@ export class Kandinsky {
   /** KandinskyPriorPipeline.interpolate on texts and images. */
   async mixEmbeds(items: MixItem[], steps: number, guidance: number, noise: NoiseSource, ctl: RunControl = {}): Promise<PriorResult> {
     if (!items.length) throw new RequestError("mix needs at least one text or image");
-    const repo = this.dirs.prior;
-    const empty = this.tokens(repo, [""], CLIP_MAX);
+    const empty = this.priorTokens([""]);
     const entries: InterpolateItem[] = items.map((it) => {
-      if (it.text !== undefined) return { text: { cond: this.tokens(repo, [it.text], CLIP_MAX), uncond: empty } };
+      if (it.text !== undefined) return { text: { cond: this.priorTokens([it.text]), uncond: empty } };
       if (it.image) return { pixelValues: this.clipProcessor().preprocess([it.image]) };
       throw new RequestError("each mix item needs a text or an image");
     });
@@ -168,12 +168,15 @@ export class Kandinsky {
     const seed = req.seed ?? randomSeed();
     const noise = ctl.noise ?? new SeededNoise(seed);
     const prompt = r.prompt ?? "";
+    const decoder = this.decoder(task);
+    // Both tokenizers are read (and their files checked) before the first network runs.
+    modelMaxLength(this.tokenizer(this.dirs.prior));
+    this.tokenizer(decoder.repo);
 
     const prior = task === "mix"
       ? await this.mixEmbeds(req.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
       : await this.priorEmbeds(prompt, req.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
 
-    const decoder = this.decoder(task);
     const f = decoder.movqScaleFactor;
     const [lh, lw] = getNewHW(r.height, r.width, f);
     const [H, W] = [lh * f, lw * f];
@@ -187,8 +190,8 @@ export class Kandinsky {
     const rows = prior.imageEmbeds.shape[0];
     const repo = decoder.repo;
     const decoded = await decoder.run({
-      cond: this.tokens(repo, new Array(rows).fill(task === "mix" ? "" : prompt), XLMR_MAX),
-      uncond: this.tokens(repo, new Array(rows).fill(""), XLMR_MAX),
+      cond: this.decoderTokens(repo, new Array(rows).fill(task === "mix" ? "" : prompt)),
+      uncond: this.decoderTokens(repo, new Array(rows).fill("")),
       imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
       numImagesPerPrompt: 1, height: H, width: W, steps: r.steps, guidanceScale: r.guidanceScale,
       scheduler: createDecoderScheduler(r.scheduler, repo), noise, mode, progress: ctl.progress, signal: ctl.signal,
@@ -210,6 +213,11 @@ export class Kandinsky {
   async close(): Promise<void> {
     await this.components.releaseAll();
   }
+}
+
+function rows(tok: TextTokenizer, texts: string[], maxLength: number): TokenRows {
+  const enc = texts.map((t) => tok.encode(t, { maxLength }));
+  return { ids: enc.map((e) => e.inputIds), mask: enc.map((e) => e.attentionMask) };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
