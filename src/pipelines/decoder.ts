@@ -9,11 +9,11 @@ import { movqScaleFactor, parseVQModelConfig, type VQModelConfig } from "../mode
 import { readConfig } from "../weights/config.js";
 import type { Scheduler } from "../schedulers/scheduler.js";
 import type { Components } from "./components.js";
-import { catBatch, repeatBatch, repeatInterleave, tensor, type HostTensor } from "./tensor.js";
+import { catBatch, concatChannels, repeatBatch, repeatInterleave, spreadBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
 import { floatFeed, runOne, timestepFeed, tokenFeed, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
 import {
-  concatChannels, getNewHW, guideUnetOutput, img2imgAddNoise, img2imgTimesteps, inpaintMask, maskLatents, schedulerInput,
+  getNewHW, guideUnetOutput, img2imgAddNoise, img2imgTimesteps, inpaintMask, maskLatents, schedulerInput,
 } from "./latents.js";
 
 export type DecoderMode =
@@ -115,7 +115,7 @@ export class DecoderPipeline {
     if (mode.kind === "text2img") {
       latents = initial(mode.latents);
     } else if (mode.kind === "img2img") {
-      const encoded = toBatch(await this.encodeImage(mode.image), batch);
+      const encoded = spreadBatch(await this.encodeImage(mode.image), batch);
       const plan = img2imgTimesteps(timesteps, a.steps, mode.strength, sched.numTrainTimesteps);
       timesteps = plan.timesteps;
       const scaled = tensor(encoded.data.map((v) => v * sched.initNoiseSigma), encoded.shape);
@@ -125,7 +125,7 @@ export class DecoderPipeline {
       const encoded = await this.encodeImage(mode.image);
       const mask = inpaintMask(mode.mask, encoded.shape[2], encoded.shape[3]);
       const maskedImage = tensor(maskLatents(encoded, mask), encoded.shape);
-      const cat = concatChannels(toBatch(maskedImage, batch), toBatch(mask, batch));
+      const cat = concatChannels(spreadBatch(maskedImage, batch), spreadBatch(mask, batch));
       extra = doCfg ? repeatBatch(cat, 2) : cat;
       latents = initial(mode.latents, "pipeline_kandinsky_inpaint.prepare_latents");
     }
@@ -160,16 +160,6 @@ export class DecoderPipeline {
     const imageRaw = await this.decodeLatents(latents);
     return { finalLatents: latents, imageRaw };
   }
-}
-
-/**
- * One image (or mask) for every row of the batch: as the combined pipelines repeat the image to the number of
- * image embeddings and the decoder repeats it per image per prompt.
- */
-function toBatch(t: HostTensor, batch: number): HostTensor {
-  if (t.shape[0] === batch) return t;
-  if (batch % t.shape[0] !== 0) throw new Error(`cannot spread ${t.shape[0]} images over a batch of ${batch}`);
-  return repeatInterleave(t, batch / t.shape[0]);
 }
 
 /**

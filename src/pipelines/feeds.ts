@@ -1,6 +1,6 @@
 // Host tensors ↔ session feeds and outputs.
 import type { HostArray, Session, TensorData } from "../runtime/session.js";
-import type { HostTensor } from "./tensor.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 
 /** Token ids and attention masks, one row per text (already padded to the same length). */
 export interface TokenRows {

@@ -1,10 +1,10 @@
 // Small latent-space steps of the Kandinsky 2.1 decoder pipelines (diffusers 0.24), on Float32Array + shape.
 // float32 arithmetic is rounded per operation, as torch evaluates it.
-import type { HostTensor } from "../runtime/host-tensor.js";
-import { alphasFromBetas, cumprodF32, linspaceF32 } from "../schedulers/betas.js";
-import { addNoiseWith, splitChannels } from "../schedulers/sample-ops.js";
-
-const f32 = Math.fround;
+import { concatChannels, resizeNearest, splitChannels, type HostTensor } from "../runtime/host-tensor.js";
+import { alphasFromBetas } from "../schedulers/betas.js";
+import { addNoiseWith } from "../schedulers/sample-ops.js";
+import { f32 } from "../f32/scalar.js";
+import { cumprodF32, linspaceF32 } from "../f32/torch-ops.js";
 
 /**
  * get_new_h_w: the latent size for an h×w request, each side rounded UP to a multiple of scaleFactor²
@@ -58,24 +58,6 @@ export function inpaintMask(mask: HostTensor, latentH: number, latentW: number):
   // NaN stays NaN through both comparisons, as in the reference.
   const keep = mask.data.map((v) => 1 - (v < 0.5 ? 0 : v >= 0.5 ? 1 : v));
   return prepareMask(resizeNearest({ data: keep, shape }, latentH, latentW));
-}
-
-/**
- * F.interpolate(x, (outH, outW), mode="nearest") on N×C×H×W: source index floor(dst · in/out) in float32,
- * clamped to the last row/column.
- */
-export function resizeNearest(t: HostTensor, outH: number, outW: number): HostTensor {
-  const [n, c, inH, inW] = t.shape;
-  const index = (dst: number, inSize: number, outSize: number) =>
-    inSize === outSize ? dst : Math.min(Math.floor(f32(dst * f32(inSize / outSize))), inSize - 1);
-  const rows = Array.from({ length: outH }, (_, y) => index(y, inH, outH));
-  const cols = Array.from({ length: outW }, (_, x) => index(x, inW, outW));
-  const out = new Float32Array(n * c * outH * outW);
-  let o = 0;
-  for (let p = 0; p < n * c; p++) {
-    for (const y of rows) for (const x of cols) out[o++] = t.data[(p * inH + y) * inW + x];
-  }
-  return { data: out, shape: [n, c, outH, outW] };
 }
 
 /**
@@ -149,20 +131,4 @@ export function guideUnetOutput(output: HostTensor, latentChannels: number, scal
 export function schedulerInput(noisePred: HostTensor, latentChannels: number, wantsVariance: boolean): HostTensor {
   if (wantsVariance || noisePred.shape[1] === latentChannels) return noisePred;
   return splitChannels(noisePred, latentChannels)[0];
-}
-
-/** torch.cat([a, b], dim=1) for tensors of equal batch and trailing shape. */
-export function concatChannels(a: HostTensor, b: HostTensor): HostTensor {
-  const [n, ca, ...rest] = a.shape;
-  const cb = b.shape[1];
-  if (b.shape[0] !== n || b.shape.slice(2).join() !== rest.join()) {
-    throw new RangeError(`cannot concatenate [${a.shape}] and [${b.shape}] on channels`);
-  }
-  const inner = rest.reduce((x, y) => x * y, 1);
-  const out = new Float32Array(a.data.length + b.data.length);
-  for (let i = 0; i < n; i++) {
-    out.set(a.data.subarray(i * ca * inner, (i + 1) * ca * inner), i * (ca + cb) * inner);
-    out.set(b.data.subarray(i * cb * inner, (i + 1) * cb * inner), (i * (ca + cb) + ca) * inner);
-  }
-  return { data: out, shape: [n, ca + cb, ...rest] };
 }

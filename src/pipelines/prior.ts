@@ -8,7 +8,7 @@ import { PriorSpec, readClipStats, postProcessLatents } from "../models/prior.js
 import { loadScheduler } from "../schedulers/config.js";
 import { Checkpoint } from "../weights/checkpoint.js";
 import type { Components } from "./components.js";
-import { catBatch, halves, repeatInterleave, repeatBatch, tensor, type HostTensor } from "./tensor.js";
+import { catBatch, halves, repeatInterleave, repeatBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
 import { tokenFeed, timestepFeed, runOne, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
 import { classifierFreeGuidance } from "./latents.js";

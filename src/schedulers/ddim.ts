@@ -4,11 +4,11 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import type { DDIMConfig } from "./config.js";
 import type { StepOptions, StepResult } from "./scheduler.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, cumprodF32, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
+import { alphasFromBetas, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
 import { boundOriginal, checkTimestep, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
-
-const f32 = Math.fround;
+import { f32 } from "../f32/scalar.js";
+import { cumprodF32 } from "../f32/torch-ops.js";
 
 export class DDIMScheduler extends CumprodScheduler {
   readonly name = "ddim";

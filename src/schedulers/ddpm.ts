@@ -4,12 +4,12 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import type { DDPMConfig } from "./config.js";
 import type { StepResult } from "./scheduler.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, cumprodF32, makeBetas } from "./betas.js";
+import { alphasFromBetas, makeBetas } from "./betas.js";
+import { cumprodF32 } from "../f32/torch-ops.js";
 import { boundOriginal, checkTimestep, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
-import { expF32 } from "./torch-math.js";
-
-const f32 = Math.fround;
+import { f32 } from "../f32/scalar.js";
+import { expF32 } from "../f32/sleef.js";
 
 export class DDPMScheduler extends CumprodScheduler {
   readonly name = "ddpm";

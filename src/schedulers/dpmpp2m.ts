@@ -6,7 +6,8 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import type { BetaConfig, TimestepSpacing } from "./config.js";
 import type { StepResult } from "./scheduler.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, cumprodF32, makeBetas } from "./betas.js";
+import { alphasFromBetas, makeBetas } from "./betas.js";
+import { cumprodF32 } from "../f32/torch-ops.js";
 import { checkTimestep, splitModelOutput } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
 

@@ -1,9 +1,9 @@
 // Element-wise pieces the schedulers share, in float32 operation by operation as torch evaluates them.
-import type { HostTensor } from "../runtime/host-tensor.js";
+import { splitChannels, type HostTensor } from "../runtime/host-tensor.js";
 import type { PredictionType, SampleClipConfig } from "./config.js";
-import { expF32 } from "./torch-math.js";
-
-const f32 = Math.fround;
+import { f32 } from "../f32/scalar.js";
+import { expF32 } from "../f32/sleef.js";
+import { quantileF32 } from "../f32/torch-ops.js";
 
 /** The per-timestep scalars √ᾱ_t and √(1-ᾱ_t), as float32 0-d tensors. */
 export function noiseLevels(alphaProd: number): { sqrtAlpha: number; sqrtBeta: number } {
@@ -21,16 +21,6 @@ export function predictOriginal(type: PredictionType, modelOutput: Float32Array,
     case "v_prediction":
       return sample.map((s, i) => f32(sqrtAlpha * s) - f32(sqrtBeta * modelOutput[i]));
   }
-}
-
-/** Linear-interpolated quantile of float32 values, as torch.quantile (float32 rank and lerp). */
-function quantileF32(values: Float32Array, q: number): number {
-  const sorted = values.slice().sort();
-  const rank = f32(f32(q) * (sorted.length - 1));
-  const lo = Math.floor(rank);
-  const w = f32(rank - lo);
-  const a = sorted[lo], b = sorted[Math.min(lo + 1, sorted.length - 1)];
-  return w < 0.5 ? f32(a + f32(w * f32(b - a))) : f32(b - f32(f32(b - a) * f32(1 - w)));
 }
 
 /**
@@ -116,21 +106,4 @@ export function learnedRangeStd(v: Float32Array, minLog: number, maxLog: number)
     const frac = f32(f32(x + 1) / 2);
     return expF32(f32(0.5 * f32(f32(frac * maxLog) + f32(f32(1 - frac) * minLog))));
   });
-}
-
-/** Splits dim 1 of an N-d tensor at `c`: [first c channels, the rest]. */
-export function splitChannels(t: HostTensor, c: number): [HostTensor, HostTensor] {
-  const [batch, channels, ...rest] = t.shape;
-  if (!(c > 0 && c < channels)) throw new RangeError(`cannot split ${channels} channels at ${c}`);
-  const inner = rest.reduce((a, b) => a * b, 1);
-  const a = new Float32Array(batch * c * inner), b = new Float32Array(batch * (channels - c) * inner);
-  for (let n = 0; n < batch; n++) {
-    const src = n * channels * inner;
-    a.set(t.data.subarray(src, src + c * inner), n * c * inner);
-    b.set(t.data.subarray(src + c * inner, src + channels * inner), n * (channels - c) * inner);
-  }
-  return [
-    { data: a, shape: [batch, c, ...rest] },
-    { data: b, shape: [batch, channels - c, ...rest] },
-  ];
 }

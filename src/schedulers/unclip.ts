@@ -4,12 +4,11 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import type { UnCLIPConfig } from "./config.js";
 import type { StepOptions, StepResult } from "./scheduler.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, betasForAlphaBar, cumprodF32 } from "./betas.js";
+import { alphasFromBetas, betasForAlphaBar } from "./betas.js";
 import { checkTimestep, clamp, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { roundHalfEven } from "../math.js";
-import { expF32 } from "./torch-math.js";
-
-const f32 = Math.fround;
+import { f32, roundHalfEven } from "../f32/scalar.js";
+import { expF32 } from "../f32/sleef.js";
+import { cumprodF32 } from "../f32/torch-ops.js";
 
 export class UnCLIPScheduler extends CumprodScheduler {
   readonly name = "unclip";
