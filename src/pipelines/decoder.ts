@@ -13,7 +13,7 @@ import { catBatch, concatChannels, repeatBatch, repeatInterleave, spreadBatch, t
 import { floatFeed, runOne, timestepFeed, tokenFeed, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
 import {
-  getNewHW, guideUnetOutput, img2imgAddNoise, img2imgTimesteps, inpaintMask, maskLatents, schedulerInput,
+  getNewHW, guideUnetOutput, img2imgAddNoise, img2imgNoiseTimestep, inpaintMask, maskLatents,
 } from "./latents.js";
 
 export type DecoderMode =
@@ -98,8 +98,7 @@ export class DecoderPipeline {
     }
 
     const sched = a.scheduler;
-    sched.setTimesteps(a.steps);
-    let timesteps = sched.timesteps;
+    let chain = sched.chain(a.steps);
     const movq = this.movqConfig();
     const latentChannels = movq.latentChannels;
     const [h, w] = getNewHW(a.height, a.width, movqScaleFactor(movq));
@@ -116,11 +115,11 @@ export class DecoderPipeline {
       latents = initial(mode.latents);
     } else if (mode.kind === "img2img") {
       const encoded = spreadBatch(await this.encodeImage(mode.image), batch);
-      const plan = img2imgTimesteps(timesteps, a.steps, mode.strength, sched.numTrainTimesteps);
-      timesteps = plan.timesteps;
+      const latentTimestep = img2imgNoiseTimestep(mode.strength, sched.numTrainTimesteps);
+      chain = chain.from(mode.strength);
       const scaled = tensor(encoded.data.map((v) => v * sched.initNoiseSigma), encoded.shape);
       const noise = a.noise.randn(scaled.shape, "pipeline_kandinsky_img2img.prepare_latents");
-      latents = tensor(img2imgAddNoise(scaled, noise, plan.latentTimestep), scaled.shape);
+      latents = tensor(img2imgAddNoise(scaled, noise, latentTimestep), scaled.shape);
     } else {
       const encoded = await this.encodeImage(mode.image);
       const mask = inpaintMask(mode.mask, encoded.shape[2], encoded.shape[3]);
@@ -132,9 +131,9 @@ export class DecoderPipeline {
 
     latents = await this.components.use(join(this.repo, "unet"), UNetSpec, undefined, async (s) => {
       let x = latents;
-      for (let i = 0; i < timesteps.length; i++) {
+      for (let i = 0; i < chain.length; i++) {
         checkCancelled(a.signal);
-        const t = timesteps[i];
+        const t = chain.timesteps[i];
         let input = doCfg ? catBatch([x, x]) : x;
         if (extra) input = concatChannels(input, extra);
         const out = await s.run({
@@ -146,11 +145,10 @@ export class DecoderPipeline {
         });
         let pred = runOne(out, UNET_OUTPUT);
         if (doCfg) pred = guideUnetOutput(pred, latentChannels, a.guidanceScale);
-        pred = schedulerInput(pred, latentChannels, sched.wantsVariance);
-        const step = sched.step(pred, t, x, a.noise);
+        const step = chain.step(i, pred, x, a.noise);
         x = tensor(step.prevSample, x.shape);
         a.progress?.({
-          stage: "decoder", step: i + 1, total: timesteps.length,
+          stage: "decoder", step: i + 1, total: chain.length,
           preview: a.preview ? latentPreview(tensor(step.predOriginalSample, x.shape)) : undefined,
         });
       }

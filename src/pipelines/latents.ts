@@ -27,23 +27,16 @@ export function img2imgAddNoise(original: HostTensor, noise: Float32Array, times
 }
 
 /**
- * img2img's schedule for `strength`: denoising runs over the last int(N·strength) of the scheduler's N
- * timesteps, while the encoded image is noised to int(numTrainTimesteps·strength) - 2 (the original
- * Kandinsky formula), not to the first of those timesteps.
+ * img2img's noise level for `strength`: the encoded image is noised to int(numTrainTimesteps·strength) - 2
+ * (the original Kandinsky formula), not to the first timestep of the chain it is then denoised over
+ * (`chain.from(strength)`).
  */
-export function img2imgTimesteps(
-  schedulerTimesteps: readonly number[],
-  numInferenceSteps: number,
-  strength: number,
-  numTrainTimesteps: number,
-): { timesteps: number[]; latentTimestep: number } {
-  const latentTimestep = Math.trunc(numTrainTimesteps * strength) - 2;
-  if (!(strength > 0 && strength <= 1) || latentTimestep < 0) {
+export function img2imgNoiseTimestep(strength: number, numTrainTimesteps: number): number {
+  const t = Math.trunc(numTrainTimesteps * strength) - 2;
+  if (!(strength > 0 && strength <= 1) || t < 0) {
     throw new RangeError(`img2img strength must be in (0, 1] and give a noise timestep >= 0, got ${strength}`);
   }
-  const initSteps = Math.min(Math.trunc(numInferenceSteps * strength), numInferenceSteps);
-  const start = Math.max(numInferenceSteps - initSteps, 0);
-  return { timesteps: schedulerTimesteps.slice(start), latentTimestep };
+  return t;
 }
 
 /**
@@ -125,10 +118,4 @@ export function guideUnetOutput(output: HostTensor, latentChannels: number, scal
   const guided = classifierFreeGuidance(eps, scale);
   const condVariance = variance.data.subarray(variance.data.length / 2);
   return concatChannels(guided, { data: condVariance, shape: [guided.shape[0], ...variance.shape.slice(1)] });
-}
-
-/** What the scheduler's step gets: the whole 2C output if it wants the variance, else the eps channels. */
-export function schedulerInput(noisePred: HostTensor, latentChannels: number, wantsVariance: boolean): HostTensor {
-  if (wantsVariance || noisePred.shape[1] === latentChannels) return noisePred;
-  return splitChannels(noisePred, latentChannels)[0];
 }

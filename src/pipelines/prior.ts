@@ -5,7 +5,7 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import { ClipTextSpec, ClipVisionSpec, clipVisionConfig } from "../models/clip.js";
 import { readConfig } from "../weights/config.js";
 import { PriorSpec, readClipStats, postProcessLatents } from "../models/prior.js";
-import { loadScheduler } from "../schedulers/config.js";
+import { loadScheduler } from "../schedulers/index.js";
 import { Checkpoint } from "../weights/checkpoint.js";
 import type { Components } from "./components.js";
 import { catBatch, halves, repeatInterleave, repeatBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
@@ -77,17 +77,16 @@ export class PriorPipeline {
     }
 
     const scheduler = loadScheduler(join(this.repo, "scheduler"));
-    scheduler.setTimesteps(a.steps);
-    const timesteps = scheduler.timesteps;
+    const chain = scheduler.chain(a.steps);
     const batch = a.cond.ids.length * n;
     const priorDir = join(this.repo, "prior");
     let latents: HostTensor = await this.components.use(priorDir, PriorSpec, undefined, async (s, cfg) => {
       const dim = cfg.embeddingDim;
       let x = a.latents ?? tensor(a.noise.randn([batch, dim], "pipeline_kandinsky_prior.prepare_latents"), [batch, dim]);
       x = tensor(x.data.map((v) => v * scheduler.initNoiseSigma), x.shape);
-      for (let i = 0; i < timesteps.length; i++) {
+      for (let i = 0; i < chain.length; i++) {
         checkCancelled(a.signal);
-        const t = timesteps[i];
+        const t = chain.timesteps[i];
         const input = doCfg ? catBatch([x, x]) : x;
         const out = await s.run({
           hidden_states: { data: input.data, dims: input.shape },
@@ -98,9 +97,8 @@ export class PriorPipeline {
         });
         let pred = runOne(out, "predicted_image_embedding");
         if (doCfg) pred = classifierFreeGuidance(pred, a.guidanceScale);
-        const prevTimestep = i + 1 < timesteps.length ? timesteps[i + 1] : undefined;
-        x = tensor(scheduler.step(pred, t, x, a.noise, { prevTimestep }).prevSample, x.shape);
-        a.progress?.({ stage: "prior", step: i + 1, total: timesteps.length });
+        x = tensor(chain.step(i, pred, x, a.noise).prevSample, x.shape);
+        a.progress?.({ stage: "prior", step: i + 1, total: chain.length });
       }
       return x;
     });

@@ -40,10 +40,15 @@ export function alphasFromBetas(betas: Float32Array): Float32Array {
   return betas.map((b) => 1 - b);
 }
 
+/** ᾱ: the cumulative product of 1 - betas. */
+export function alphasCumprod(betas: Float32Array): Float32Array {
+  return cumprodF32(alphasFromBetas(betas));
+}
+
 /** Rescales betas to zero terminal SNR (Lin et al. 2023, Algorithm 1), in float32 as the reference. */
 export function rescaleZeroTerminalSnr(betas: Float32Array): Float32Array {
   const n = betas.length;
-  const sqrtBar = cumprodF32(alphasFromBetas(betas)).map(Math.sqrt);
+  const sqrtBar = alphasCumprod(betas).map(Math.sqrt);
   const first = sqrtBar[0], last = sqrtBar[n - 1];
   const scale = f32(first / f32(first - last));
   const bar = sqrtBar.map((x) => {

@@ -1,46 +1,59 @@
-// DDIMScheduler of diffusers 0.24 (Song et al. 2020): the decoder's default scheduler.
+// DDIMScheduler of diffusers 0.24 (Song et al. 2020), η = 0 as the Kandinsky pipelines run it: the decoder's
+// default scheduler.
+import { join } from "node:path";
 import type { HostTensor } from "../runtime/host-tensor.js";
-import type { NoiseSource } from "../noise/noise-source.js";
-import type { DDIMConfig } from "./config.js";
-import type { StepOptions, StepResult } from "./scheduler.js";
+import {
+  betaFields, clipFields, Fields, PREDICTION_TYPES, readConfigAs, spacingFields,
+  type BetaConfig, type ConfigClass, type PredictionType, type RawConfig, type SampleClipConfig, type SpacingConfig,
+} from "./config.js";
+import type { SchedulerDefinition, StepResult } from "./scheduler.js";
+import type { TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
-import { boundOriginal, checkTimestep, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { spacedTimesteps } from "./spacing.js";
+import { alphasCumprod, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
+import { boundOriginal, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { f32 } from "../f32/scalar.js";
-import { cumprodF32 } from "../f32/torch-ops.js";
+
+export interface DDIMConfig extends BetaConfig, SampleClipConfig, SpacingConfig {
+  setAlphaToOne: boolean;
+  predictionType: PredictionType;
+  rescaleBetasZeroSnr: boolean;
+}
+
+export function parseDDIMConfig(raw: RawConfig): DDIMConfig {
+  const f = new Fields(raw, "DDIMScheduler config");
+  return {
+    ...betaFields(f, "linear"),
+    ...clipFields(f),
+    ...spacingFields(f),
+    setAlphaToOne: f.bool("set_alpha_to_one", true),
+    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
+    rescaleBetasZeroSnr: f.bool("rescale_betas_zero_snr", false),
+  };
+}
 
 export class DDIMScheduler extends CumprodScheduler {
   readonly name = "ddim";
-  readonly wantsVariance = false;
   readonly config: DDIMConfig;
   /** ᾱ used past the last step: 1, or ᾱ_0 when set_alpha_to_one is false. */
   readonly finalAlphaCumprod: number;
-  private numInferenceSteps: number | undefined;
 
   constructor(config: DDIMConfig) {
     const betas = makeBetas(config);
-    super(cumprodF32(alphasFromBetas(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas)));
+    super(alphasCumprod(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas));
     this.config = config;
     this.finalAlphaCumprod = config.setAlphaToOne ? 1 : this.alphasCumprod[0];
   }
 
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.steps = spacedTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset);
-    this.numInferenceSteps = numInferenceSteps;
+  chain(numInferenceSteps: number): TimestepChain {
+    return this.strideChain(this.config, numInferenceSteps, (t, prevT, out, x) => this.step(t, prevT, out, x));
   }
 
-  step(modelOutput: HostTensor, t: number, sample: HostTensor, noise: NoiseSource, opts: StepOptions = {}): StepResult {
-    if (this.numInferenceSteps === undefined) throw new Error("DDIMScheduler.step: call setTimesteps first");
+  private step(t: number, prevT: number, modelOutput: HostTensor, sample: HostTensor): StepResult {
     const c = this.config;
-    checkTimestep(t, c.numTrainTimesteps);
-    const eta = opts.eta ?? 0;
-    const prevT = t - Math.floor(c.numTrainTimesteps / this.numInferenceSteps);
     const alphaProd = this.alphasCumprod[t];
     const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
     const { sqrtAlpha, sqrtBeta } = noiseLevels(alphaProd);
-    const m = splitModelOutput("DDIMScheduler.step", modelOutput, sample, false).prediction, x = sample.data;
+    const m = splitModelOutput("DDIMScheduler", modelOutput, sample, false).prediction, x = sample.data;
 
     const x0 = boundOriginal(predictOriginal(c.predictionType, m, x, alphaProd), sample.shape, c);
     // The noise direction the update follows, from the unbounded prediction (use_clipped_model_output off).
@@ -57,18 +70,19 @@ export class DDIMScheduler extends CumprodScheduler {
         break;
     }
 
-    // σ_t(η) of formula (16); η = 0 gives the deterministic DDIM update.
-    const betaProdPrev = f32(1 - alphaProdPrev);
-    const variance = f32(f32(betaProdPrev / f32(1 - alphaProd)) * f32(1 - f32(alphaProd / alphaProdPrev)));
-    const std = f32(f32(eta) * f32(Math.sqrt(variance)));
-    const dirCoef = f32(Math.sqrt(f32(betaProdPrev - f32(std * std))));
+    // Formula (12) with σ_t = 0 (η = 0): deterministic, no noise drawn.
+    const dirCoef = f32(Math.sqrt(f32(1 - alphaProdPrev)));
     const x0Coef = f32(Math.sqrt(alphaProdPrev));
     const prev = x0.map((v, i) => f32(x0Coef * v) + f32(dirCoef * eps[i]));
-    if (eta > 0) {
-      const z = noise.randn(sample.shape, "scheduling_ddim.step");
-      for (let i = 0; i < prev.length; i++) prev[i] += f32(std * z[i]);
-    }
     return { prevSample: prev, predOriginalSample: x0 };
   }
-
 }
+
+const reference: ConfigClass<DDIMConfig> = { className: "DDIMScheduler", parse: parseDDIMConfig };
+
+export const DDIM = {
+  reference,
+  /** `scheduler/` of a decoder repo. */
+  decoderConfig: (repoDir: string) => readConfigAs(join(repoDir, "scheduler"), reference),
+  create: (config: DDIMConfig) => new DDIMScheduler(config),
+} satisfies SchedulerDefinition<DDIMConfig>;

@@ -1,53 +1,68 @@
 // DDPMScheduler of diffusers 0.24 (Ho et al. 2020), including the learned-range variance Kandinsky's UNet predicts.
+import { join } from "node:path";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import type { DDPMConfig } from "./config.js";
-import type { StepResult } from "./scheduler.js";
+import {
+  betaFields, clipFields, Fields, PREDICTION_TYPES, readConfigAs, spacingFields,
+  type BetaConfig, type ConfigClass, type PredictionType, type RawConfig, type SampleClipConfig, type SpacingConfig,
+} from "./config.js";
+import type { SchedulerDefinition, StepResult } from "./scheduler.js";
+import type { TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, makeBetas } from "./betas.js";
-import { cumprodF32 } from "../f32/torch-ops.js";
-import { boundOriginal, checkTimestep, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { spacedTimesteps } from "./spacing.js";
+import { alphasCumprod, makeBetas } from "./betas.js";
+import { boundOriginal, learnedRangeStd, posteriorMean, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { f32 } from "../f32/scalar.js";
 import { expF32 } from "../f32/sleef.js";
+
+/** DDPM's variance types; "fixed_large_log" is left out: the reference takes the square root of a log there (NaN). */
+export const DDPM_VARIANCE_TYPES = ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"] as const;
+export type DDPMVarianceType = (typeof DDPM_VARIANCE_TYPES)[number];
+
+export interface DDPMConfig extends BetaConfig, SampleClipConfig, SpacingConfig {
+  varianceType: DDPMVarianceType;
+  predictionType: PredictionType;
+}
+
+export function parseDDPMConfig(raw: RawConfig): DDPMConfig {
+  const f = new Fields(raw, "DDPMScheduler config");
+  return {
+    ...betaFields(f, "linear"),
+    ...clipFields(f),
+    ...spacingFields(f),
+    varianceType: f.oneOf("variance_type", DDPM_VARIANCE_TYPES, "fixed_small"),
+    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
+  };
+}
 
 export class DDPMScheduler extends CumprodScheduler {
   readonly name = "ddpm";
   readonly config: DDPMConfig;
-  private numInferenceSteps: number | undefined;
 
   constructor(config: DDPMConfig) {
-    super(cumprodF32(alphasFromBetas(makeBetas(config))));
+    super(alphasCumprod(makeBetas(config)));
     this.config = config;
   }
 
-  get wantsVariance(): boolean {
+  /** Whether the model output's second half (a learned variance) is read. */
+  get learnedVariance(): boolean {
     return this.config.varianceType === "learned" || this.config.varianceType === "learned_range";
   }
 
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.steps = spacedTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset);
-    this.numInferenceSteps = numInferenceSteps;
+  chain(numInferenceSteps: number): TimestepChain {
+    return this.strideChain(this.config, numInferenceSteps, (t, prevT, out, x, noise) => this.step(t, prevT, out, x, noise));
   }
 
-  step(modelOutput: HostTensor, t: number, sample: HostTensor, noise: NoiseSource): StepResult {
+  private step(t: number, prevT: number, modelOutput: HostTensor, sample: HostTensor, noise: NoiseSource): StepResult {
     const c = this.config;
-    checkTimestep(t, c.numTrainTimesteps);
-    const { prediction, variance: predictedVariance } = splitModelOutput("DDPMScheduler.step", modelOutput, sample, this.wantsVariance);
+    const { prediction, variance: predictedVariance } = splitModelOutput("DDPMScheduler", modelOutput, sample, this.learnedVariance);
 
-    // Without set_timesteps the chain is the full training one (prev = t - 1).
-    const prevT = t - Math.floor(c.numTrainTimesteps / (this.numInferenceSteps ?? c.numTrainTimesteps));
     const alphaProd = this.alphasCumprod[t];
     const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
     const betaProd = f32(1 - alphaProd), betaProdPrev = f32(1 - alphaProdPrev);
     const currentAlpha = f32(alphaProd / alphaProdPrev), currentBeta = f32(1 - currentAlpha);
 
     const x0 = boundOriginal(predictOriginal(c.predictionType, prediction, sample.data, alphaProd), sample.shape, c);
-    // Formula (7) of the DDPM paper: the posterior mean's coefficients for x_0 and x_t.
-    const x0Coef = f32(f32(f32(Math.sqrt(alphaProdPrev)) * currentBeta) / betaProd);
-    const sampleCoef = f32(f32(f32(Math.sqrt(currentAlpha)) * betaProdPrev) / betaProd);
-    const prev = x0.map((v, i) => f32(x0Coef * v) + f32(sampleCoef * sample.data[i]));
+    const prev = posteriorMean(x0, sample.data, alphaProd, alphaProdPrev, currentAlpha, currentBeta);
 
     if (t > 0) {
       const z = noise.randn(sample.shape, "scheduling_ddpm.step");
@@ -85,5 +100,13 @@ export class DDPMScheduler extends CumprodScheduler {
       }
     }
   }
-
 }
+
+const reference: ConfigClass<DDPMConfig> = { className: "DDPMScheduler", parse: parseDDPMConfig };
+
+export const DDPM = {
+  reference,
+  /** `ddpm_scheduler/` of a decoder repo. */
+  decoderConfig: (repoDir: string) => readConfigAs(join(repoDir, "ddpm_scheduler"), reference),
+  create: (config: DDPMConfig) => new DDPMScheduler(config),
+} satisfies SchedulerDefinition<DDPMConfig>;

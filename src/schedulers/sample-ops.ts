@@ -24,6 +24,17 @@ export function predictOriginal(type: PredictionType, modelOutput: Float32Array,
 }
 
 /**
+ * Formula (7) of the DDPM paper: the posterior mean of x_{t-1} given x_0 and x_t, for a step from ᾱ_t to
+ * ᾱ_prev whose own α and β = 1 - α are given.
+ */
+export function posteriorMean(x0: Float32Array, sample: Float32Array, alphaProd: number, alphaProdPrev: number, alpha: number, beta: number): Float32Array {
+  const betaProd = f32(1 - alphaProd), betaProdPrev = f32(1 - alphaProdPrev);
+  const x0Coef = f32(f32(f32(Math.sqrt(alphaProdPrev)) * beta) / betaProd);
+  const sampleCoef = f32(f32(f32(Math.sqrt(alpha)) * betaProdPrev) / betaProd);
+  return x0.map((v, i) => f32(x0Coef * v) + f32(sampleCoef * sample[i]));
+}
+
+/**
  * Dynamic thresholding (Imagen): per batch item, s = quantile(|x|, ratio) clamped to [1, sampleMaxValue],
  * then x → clamp(x, -s, s) / s.
  */
@@ -79,22 +90,21 @@ export function checkTimestep(t: number, numTrain: number): void {
 }
 
 /**
- * The model output's prediction (eps, x0, v) and, for a scheduler with a learned variance, its variance half:
- * such a scheduler needs an output of 2C channels for a sample of C; any other needs exactly C.
+ * The part of the model output a scheduler reads: the prediction (eps, x0, v) and, for a scheduler with a
+ * learned variance, the variance half. An output of 2C channels for a sample of C is [prediction, variance]
+ * (the Kandinsky UNet's); one of C channels is the prediction alone, which a learned variance cannot use.
  */
 export function splitModelOutput(who: string, modelOutput: HostTensor, sample: HostTensor, learnedVariance: boolean): { prediction: Float32Array; variance?: Float32Array } {
   const channels = sample.shape[1];
-  if (learnedVariance) {
-    if (modelOutput.shape[1] !== 2 * channels || modelOutput.data.length !== 2 * sample.data.length) {
-      throw new RangeError(`${who}: a learned variance needs the model output's variance half (${2 * channels} channels), got [${modelOutput.shape}] for sample [${sample.shape}]`);
-    }
-    const [prediction, variance] = splitChannels(modelOutput, channels);
-    return { prediction: prediction.data, variance: variance.data };
+  if (modelOutput.data.length === sample.data.length) {
+    if (learnedVariance) throw new RangeError(`${who}: a learned variance needs the model output's variance half (${2 * channels} channels), got [${modelOutput.shape}] for sample [${sample.shape}]`);
+    return { prediction: modelOutput.data };
   }
-  if (modelOutput.data.length !== sample.data.length) {
-    throw new RangeError(`${who}: model output [${modelOutput.shape}] does not match sample [${sample.shape}] (pass the first ${channels} channels only)`);
+  if (modelOutput.shape[1] !== 2 * channels || modelOutput.data.length !== 2 * sample.data.length) {
+    throw new RangeError(`${who}: model output [${modelOutput.shape}] is neither the sample's shape [${sample.shape}] nor its ${2 * channels}-channel [prediction, variance]`);
   }
-  return { prediction: modelOutput.data };
+  const [prediction, variance] = splitChannels(modelOutput, channels);
+  return learnedVariance ? { prediction: prediction.data, variance: variance.data } : { prediction: prediction.data };
 }
 
 /**
