@@ -12,7 +12,8 @@ import {
   parseDDPMConfig, parseUnCLIPConfig, readRawConfig, SCHEDULER_NAMES, schedulerFromConfig, UnCLIPScheduler,
 } from "../src/schedulers/index.js";
 import { spacedTimesteps } from "../src/schedulers/spacing.js";
-import { getNewHW, img2imgNoiseTimestep, inpaintMask, guideUnetOutput } from "../src/pipelines/latents.js";
+import { getNewHW, img2imgNoiseTimestep, inpaintMask } from "../src/pipelines/latents.js";
+import { guideUnetOutput } from "../src/pipelines/denoise.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/", import.meta.url));
 const TINY_A = join(FIXTURES, "tiny-a");

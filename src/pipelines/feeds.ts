@@ -23,6 +23,16 @@ export function timestepFeed(s: Session, t: number, batch: number): HostArray {
   return { data, dims: [batch] };
 }
 
+/** A text encoder's text_embeds and last_hidden_state per group of token rows, run in one session. */
+export async function textStates(s: Session, groups: TokenRows[], feeds: (rows: TokenRows) => Record<string, HostArray>) {
+  const res = [];
+  for (const rows of groups) {
+    const out = await s.run(feeds(rows));
+    res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });
+  }
+  return res;
+}
+
 export function runOne(out: Record<string, { data: TensorData; dims: number[] }>, name: string): HostTensor {
   const o = out[name];
   if (!o) throw new Error(`network output "${name}" missing`);

@@ -1,10 +1,9 @@
 // Small latent-space steps of the Kandinsky 2.1 decoder pipelines (diffusers 0.24), on Float32Array + shape.
 // float32 arithmetic is rounded per operation, as torch evaluates it.
-import { concatChannels, resizeNearest, splitChannels, type HostTensor } from "../runtime/host-tensor.js";
-import { alphasFromBetas } from "../schedulers/betas.js";
+import { resizeNearest, type HostTensor } from "../runtime/host-tensor.js";
+import { alphasCumprod } from "../schedulers/betas.js";
 import { addNoiseWith } from "../schedulers/sample-ops.js";
-import { f32 } from "../f32/scalar.js";
-import { cumprodF32, linspaceF32 } from "../f32/torch-ops.js";
+import { linspaceF32 } from "../f32/torch-ops.js";
 
 /**
  * get_new_h_w: the latent size for an h×w request, each side rounded UP to a multiple of scaleFactor²
@@ -22,7 +21,7 @@ let img2imgAlphas: Float32Array | undefined;
  * linspace(0.0001, 0.02, 1000) betas, not the scheduler's. One timestep per batch item, or one for all.
  */
 export function img2imgAddNoise(original: HostTensor, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-  img2imgAlphas ??= cumprodF32(alphasFromBetas(linspaceF32(0.0001, 0.02, 1000)));
+  img2imgAlphas ??= alphasCumprod(linspaceF32(0.0001, 0.02, 1000));
   return addNoiseWith(img2imgAlphas, original, noise, typeof timesteps === "number" ? [timesteps] : timesteps);
 }
 
@@ -90,32 +89,4 @@ export function maskLatents(latents: HostTensor, mask: HostTensor): Float32Array
     const b = Math.floor(i / (c * plane));
     return v * mask.data[(mn === 1 ? 0 : b) * plane + (i % plane)];
   });
-}
-
-/**
- * Classifier-free guidance on a batch ordered [uncond, cond]: uncond + scale · (cond - uncond), per the
- * halves; returns half the batch. Used for the prior's embeddings and the UNet's eps.
- */
-export function classifierFreeGuidance(pred: HostTensor, scale: number): HostTensor {
-  const [batch, ...rest] = pred.shape;
-  if (batch % 2 !== 0) throw new RangeError(`guidance needs an even batch [uncond, cond], got ${batch}`);
-  const half = pred.data.length / 2;
-  const s = f32(scale);
-  const out = new Float32Array(half);
-  for (let i = 0; i < half; i++) {
-    const u = pred.data[i];
-    out[i] = u + f32(s * f32(pred.data[half + i] - u));
-  }
-  return { data: out, shape: [batch / 2, ...rest] };
-}
-
-/**
- * The decoder UNet's 2C-channel output under guidance: guidance on the eps half only, the cond half's
- * learned variance kept: returns [guided eps, cond variance] of shape (B/2, 2C, h, w).
- */
-export function guideUnetOutput(output: HostTensor, latentChannels: number, scale: number): HostTensor {
-  const [eps, variance] = splitChannels(output, latentChannels);
-  const guided = classifierFreeGuidance(eps, scale);
-  const condVariance = variance.data.subarray(variance.data.length / 2);
-  return concatChannels(guided, { data: condVariance, shape: [guided.shape[0], ...variance.shape.slice(1)] });
 }
