@@ -11,11 +11,11 @@ import { spacedTimesteps } from "./spacing.js";
 /** A step from timestep t to prevT (below 0: past the last training timestep, to the clean sample). */
 export type StrideStep = (t: number, prevT: number, modelOutput: HostTensor, sample: HostTensor, noise: NoiseSource) => StepResult;
 
-export abstract class CumprodScheduler implements Scheduler {
+export abstract class CumprodScheduler<C> implements Scheduler {
   abstract readonly name: string;
   readonly initNoiseSigma = 1;
 
-  constructor(readonly alphasCumprod: Float32Array) {}
+  constructor(readonly config: C, readonly alphasCumprod: Float32Array) {}
 
   get numTrainTimesteps(): number {
     return this.alphasCumprod.length;

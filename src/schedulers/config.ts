@@ -35,6 +35,11 @@ export interface SpacingConfig {
   stepsOffset: number;
 }
 
+/** The fields the DDIM and DDPM configs share. */
+export interface DiffusionConfig extends BetaConfig, SampleClipConfig, SpacingConfig {
+  predictionType: PredictionType;
+}
+
 /** A scheduler_config.json as read. */
 export type RawConfig = Record<string, unknown>;
 
@@ -78,7 +83,7 @@ export class Fields {
   }
 }
 
-export function betaFields(f: Fields, dfltSchedule: BetaSchedule): BetaConfig {
+function betaFields(f: Fields, dfltSchedule: BetaSchedule): BetaConfig {
   return {
     numTrainTimesteps: f.int("num_train_timesteps", 1000, 1),
     betaStart: f.num("beta_start", 0.0001),
@@ -88,7 +93,7 @@ export function betaFields(f: Fields, dfltSchedule: BetaSchedule): BetaConfig {
   };
 }
 
-export function clipFields(f: Fields): SampleClipConfig {
+function clipFields(f: Fields): SampleClipConfig {
   return {
     clipSample: f.bool("clip_sample", true),
     clipSampleRange: f.num("clip_sample_range", 1.0),
@@ -98,10 +103,19 @@ export function clipFields(f: Fields): SampleClipConfig {
   };
 }
 
-export function spacingFields(f: Fields): SpacingConfig {
+function spacingFields(f: Fields): SpacingConfig {
   return {
     timestepSpacing: f.oneOf("timestep_spacing", TIMESTEP_SPACINGS, "leading"),
     stepsOffset: f.int("steps_offset", 0, 0),
+  };
+}
+
+export function diffusionFields(f: Fields): DiffusionConfig {
+  return {
+    ...betaFields(f, "linear"),
+    ...clipFields(f),
+    ...spacingFields(f),
+    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
   };
 }
 

@@ -1,46 +1,36 @@
 // DDIMScheduler of diffusers 0.24 (Song et al. 2020), η = 0 as the Kandinsky pipelines run it: the decoder's
 // default scheduler.
-import { join } from "node:path";
 import type { HostTensor } from "../runtime/host-tensor.js";
-import {
-  betaFields, clipFields, Fields, PREDICTION_TYPES, readConfigAs, spacingFields,
-  type BetaConfig, type ConfigClass, type PredictionType, type RawConfig, type SampleClipConfig, type SpacingConfig,
-} from "./config.js";
-import type { SchedulerDefinition, StepResult } from "./scheduler.js";
+import { diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
+import { decoderReference, type StepResult } from "./scheduler.js";
 import type { TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
 import { boundOriginal, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
 import { f32 } from "../f32/scalar.js";
 
-export interface DDIMConfig extends BetaConfig, SampleClipConfig, SpacingConfig {
+export interface DDIMConfig extends DiffusionConfig {
   setAlphaToOne: boolean;
-  predictionType: PredictionType;
   rescaleBetasZeroSnr: boolean;
 }
 
 export function parseDDIMConfig(raw: RawConfig): DDIMConfig {
   const f = new Fields(raw, "DDIMScheduler config");
   return {
-    ...betaFields(f, "linear"),
-    ...clipFields(f),
-    ...spacingFields(f),
+    ...diffusionFields(f),
     setAlphaToOne: f.bool("set_alpha_to_one", true),
-    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
     rescaleBetasZeroSnr: f.bool("rescale_betas_zero_snr", false),
   };
 }
 
-export class DDIMScheduler extends CumprodScheduler {
+export class DDIMScheduler extends CumprodScheduler<DDIMConfig> {
   readonly name = "ddim";
-  readonly config: DDIMConfig;
   /** ᾱ used past the last step: 1, or ᾱ_0 when set_alpha_to_one is false. */
   readonly finalAlphaCumprod: number;
 
   constructor(config: DDIMConfig) {
     const betas = makeBetas(config);
-    super(alphasCumprod(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas));
-    this.config = config;
+    super(config, alphasCumprod(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas));
     this.finalAlphaCumprod = config.setAlphaToOne ? 1 : this.alphasCumprod[0];
   }
 
@@ -78,11 +68,5 @@ export class DDIMScheduler extends CumprodScheduler {
   }
 }
 
-const reference: ConfigClass<DDIMConfig> = { className: "DDIMScheduler", parse: parseDDIMConfig };
-
-export const DDIM = {
-  reference,
-  /** `scheduler/` of a decoder repo. */
-  decoderConfig: (repoDir: string) => readConfigAs(join(repoDir, "scheduler"), reference),
-  create: (config: DDIMConfig) => new DDIMScheduler(config),
-} satisfies SchedulerDefinition<DDIMConfig>;
+/** Configured by `scheduler/` of a decoder repo. */
+export const DDIM = decoderReference({ className: "DDIMScheduler", parse: parseDDIMConfig }, "scheduler", (c) => new DDIMScheduler(c));

@@ -1,12 +1,8 @@
 // DDPMScheduler of diffusers 0.24 (Ho et al. 2020), including the learned-range variance Kandinsky's UNet predicts.
-import { join } from "node:path";
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import {
-  betaFields, clipFields, Fields, PREDICTION_TYPES, readConfigAs, spacingFields,
-  type BetaConfig, type ConfigClass, type PredictionType, type RawConfig, type SampleClipConfig, type SpacingConfig,
-} from "./config.js";
-import type { SchedulerDefinition, StepResult } from "./scheduler.js";
+import { diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
+import { decoderReference, type StepResult } from "./scheduler.js";
 import type { TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas } from "./betas.js";
@@ -18,29 +14,23 @@ import { expF32 } from "../f32/sleef.js";
 export const DDPM_VARIANCE_TYPES = ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"] as const;
 export type DDPMVarianceType = (typeof DDPM_VARIANCE_TYPES)[number];
 
-export interface DDPMConfig extends BetaConfig, SampleClipConfig, SpacingConfig {
+export interface DDPMConfig extends DiffusionConfig {
   varianceType: DDPMVarianceType;
-  predictionType: PredictionType;
 }
 
 export function parseDDPMConfig(raw: RawConfig): DDPMConfig {
   const f = new Fields(raw, "DDPMScheduler config");
   return {
-    ...betaFields(f, "linear"),
-    ...clipFields(f),
-    ...spacingFields(f),
+    ...diffusionFields(f),
     varianceType: f.oneOf("variance_type", DDPM_VARIANCE_TYPES, "fixed_small"),
-    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
   };
 }
 
-export class DDPMScheduler extends CumprodScheduler {
+export class DDPMScheduler extends CumprodScheduler<DDPMConfig> {
   readonly name = "ddpm";
-  readonly config: DDPMConfig;
 
   constructor(config: DDPMConfig) {
-    super(alphasCumprod(makeBetas(config)));
-    this.config = config;
+    super(config, alphasCumprod(makeBetas(config)));
   }
 
   /** Whether the model output's second half (a learned variance) is read. */
@@ -102,11 +92,5 @@ export class DDPMScheduler extends CumprodScheduler {
   }
 }
 
-const reference: ConfigClass<DDPMConfig> = { className: "DDPMScheduler", parse: parseDDPMConfig };
-
-export const DDPM = {
-  reference,
-  /** `ddpm_scheduler/` of a decoder repo. */
-  decoderConfig: (repoDir: string) => readConfigAs(join(repoDir, "ddpm_scheduler"), reference),
-  create: (config: DDPMConfig) => new DDPMScheduler(config),
-} satisfies SchedulerDefinition<DDPMConfig>;
+/** Configured by `ddpm_scheduler/` of a decoder repo. */
+export const DDPM = decoderReference({ className: "DDPMScheduler", parse: parseDDPMConfig }, "ddpm_scheduler", (c) => new DDPMScheduler(c));

@@ -26,13 +26,11 @@ interface Memory {
   x0?: Float64Array;
 }
 
-export class DPMSolverPP2MScheduler extends CumprodScheduler {
+export class DPMSolverPP2MScheduler extends CumprodScheduler<DPMSolverPP2MConfig> {
   readonly name = "dpmpp_2m";
-  readonly config: DPMSolverPP2MConfig;
 
   constructor(config: DPMSolverPP2MConfig) {
-    super(alphasCumprod(makeBetas(config)));
-    this.config = config;
+    super(config, alphasCumprod(makeBetas(config)));
   }
 
   private level(t: number): Level {

@@ -1,7 +1,8 @@
 // The interface every denoising scheduler implements, so pipelines can drive any of them the same way, and
 // what the registry needs to know of each one.
+import { join } from "node:path";
 import type { HostTensor } from "../runtime/host-tensor.js";
-import type { ConfigClass } from "./config.js";
+import { readConfigAs, type ConfigClass } from "./config.js";
 import type { TimestepChain } from "./chain.js";
 
 export interface StepResult {
@@ -30,4 +31,13 @@ export interface SchedulerDefinition<C> {
   /** A decoder scheduler, which users pick by name: its config, read from a decoder repo's folders. */
   readonly decoderConfig?: (repoDir: string) => C;
   readonly create: (config: C) => Scheduler;
+}
+
+/** The definition of a port of `reference` that decoder repos configure in `folder` (with a config of that class). */
+export function decoderReference<C>(reference: ConfigClass<C>, folder: string, create: (config: C) => Scheduler) {
+  return {
+    reference,
+    decoderConfig: (repoDir: string) => readConfigAs(join(repoDir, folder), reference),
+    create,
+  } satisfies SchedulerDefinition<C>;
 }

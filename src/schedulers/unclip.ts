@@ -36,17 +36,15 @@ export function parseUnCLIPConfig(raw: RawConfig): UnCLIPConfig {
   };
 }
 
-export class UnCLIPScheduler extends CumprodScheduler {
+export class UnCLIPScheduler extends CumprodScheduler<UnCLIPConfig> {
   readonly name = "unclip";
-  readonly config: UnCLIPConfig;
   readonly betas: Float32Array;
   readonly alphas: Float32Array;
 
   constructor(config: UnCLIPConfig) {
     const betas = betasForAlphaBar(config.numTrainTimesteps);
     const alphas = alphasFromBetas(betas);
-    super(cumprodF32(alphas));
-    this.config = config;
+    super(config, cumprodF32(alphas));
     this.betas = betas;
     this.alphas = alphas;
   }
