@@ -1,5 +1,6 @@
 // The decoder: MultilingualCLIP text encoding, UNet denoising conditioned on the prior's image embeddings, MoVQ
-// decoding — diffusers' KandinskyPipeline, KandinskyImg2ImgPipeline and KandinskyInpaintPipeline in one loop.
+// decoding — diffusers' KandinskyPipeline, KandinskyImg2ImgPipeline and KandinskyInpaintPipeline on the shared
+// denoising loop, each mode supplying only its start latents.
 import { join } from "node:path";
 import type { NoiseSource } from "../noise/noise-source.js";
 import { MClipSpec } from "../models/mclip.js";
@@ -10,7 +11,7 @@ import { readConfig } from "../weights/config.js";
 import type { Scheduler } from "../schedulers/scheduler.js";
 import type { TimestepChain } from "../schedulers/chain.js";
 import type { Components } from "./components.js";
-import { concatChannels, repeatBatch, spreadBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
+import { concatChannels, repeatBatch, scale, spreadBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
 import { floatFeed, runOne, textStates, tokenFeed, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
 import { getNewHW, img2imgAddNoise, img2imgNoiseTimestep, inpaintMask, maskLatents } from "./latents.js";
@@ -89,7 +90,7 @@ export class DecoderPipeline {
     const [h, w] = getNewHW(a.height, a.width, movqScaleFactor(movq));
     const shape = [a.cond.ids.length * n, latentChannels, h, w];
     const start = await this.start(a.mode, { scheduler: a.scheduler, chain: a.scheduler.chain(a.steps), shape, noise: a.noise });
-    const extra = start.extra && doCfg ? repeatBatch(start.extra, 2) : start.extra;
+    const extra = start.extra && (doCfg ? repeatBatch(start.extra, 2) : start.extra);
 
     const latents = await this.components.use(join(this.repo, "unet"), UNetSpec, undefined, (session) => denoise({
       session, chain: start.chain, latents: start.latents, output: UNET_OUTPUT, noise: a.noise,
@@ -116,8 +117,7 @@ export class DecoderPipeline {
       case "img2img": {
         const latentTimestep = img2imgNoiseTimestep(mode.strength, c.scheduler.numTrainTimesteps);
         const chain = c.chain.from(mode.strength);
-        const encoded = spreadBatch(await this.encodeImage(mode.image), batch);
-        const scaled = tensor(encoded.data.map((v) => v * sigma), encoded.shape);
+        const scaled = scale(spreadBatch(await this.encodeImage(mode.image), batch), sigma);
         const noise = c.noise.randn(scaled.shape, "pipeline_kandinsky_img2img.prepare_latents");
         return { chain, latents: tensor(img2imgAddNoise(scaled, noise, latentTimestep), scaled.shape) };
       }

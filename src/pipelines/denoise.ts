@@ -4,7 +4,7 @@
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { HostArray, Session } from "../runtime/session.js";
 import type { TimestepChain } from "../schedulers/chain.js";
-import { catBatch, concatChannels, repeatInterleave, splitChannels, tensor, type HostTensor } from "../runtime/host-tensor.js";
+import { catBatch, concatChannels, repeatInterleave, scale, splitChannels, tensor, type HostTensor } from "../runtime/host-tensor.js";
 import { runOne, timestepFeed } from "./feeds.js";
 import { checkCancelled, type Progress, type ProgressEvent } from "./progress.js";
 import { f32 } from "../f32/scalar.js";
@@ -50,8 +50,7 @@ export async function denoise(a: DenoiseArgs): Promise<HostTensor> {
 
 /** prepare_latents: `given` or a draw of `shape`, times the scheduler's init noise sigma. */
 export function startLatents(noise: NoiseSource, shape: number[], drawnBy: string, initNoiseSigma: number, given?: HostTensor): HostTensor {
-  const x = given ?? tensor(noise.randn(shape, drawnBy), shape);
-  return tensor(x.data.map((v) => v * initNoiseSigma), x.shape);
+  return scale(given ?? tensor(noise.randn(shape, drawnBy), shape), initNoiseSigma);
 }
 
 /** Conditioning rows of the guidance batch: every cond row n times, after the uncond rows when guiding. */

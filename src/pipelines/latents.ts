@@ -1,5 +1,5 @@
-// Small latent-space steps of the Kandinsky 2.1 decoder pipelines (diffusers 0.24), on Float32Array + shape.
-// float32 arithmetic is rounded per operation, as torch evaluates it.
+// The latent-space pieces of the Kandinsky 2.1 decoder modes (diffusers 0.24): the latent size, img2img's own
+// noising, the inpaint mask. float32 arithmetic is rounded per operation, as torch evaluates it.
 import { resizeNearest, type HostTensor } from "../runtime/host-tensor.js";
 import { alphasCumprod } from "../schedulers/betas.js";
 import { addNoiseWith } from "../schedulers/sample-ops.js";

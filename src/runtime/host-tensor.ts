@@ -17,6 +17,11 @@ export function tensor(data: Float32Array, shape: readonly number[]): HostTensor
   return { data, shape: [...shape] };
 }
 
+/** t · k, in float32. */
+export function scale(t: HostTensor, k: number): HostTensor {
+  return { data: t.data.map((v) => v * k), shape: [...t.shape] };
+}
+
 /** Concatenates along the batch axis. */
 export function catBatch(parts: HostTensor[]): HostTensor {
   const rest = parts[0].shape.slice(1);
