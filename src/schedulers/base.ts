@@ -3,8 +3,8 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import type { SpacingConfig } from "./config.js";
-import type { Scheduler, StepResult } from "./scheduler.js";
-import { TimestepChain, type ChainStep } from "./chain.js";
+import type { Scheduler } from "./scheduler.js";
+import { TimestepChain, type ChainStep, type StepResult } from "./chain.js";
 import { addNoiseWith, checkTimestep } from "./sample-ops.js";
 import { spacedTimesteps } from "./spacing.js";
 

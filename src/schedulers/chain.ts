@@ -2,7 +2,13 @@
 // chain (the timestep it moves to, a multistep solver's memory) stays inside it.
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import type { StepResult } from "./scheduler.js";
+
+export interface StepResult {
+  /** x_{t-1}, the next sample; shape of `sample`. */
+  prevSample: Float32Array;
+  /** The model's estimate of x_0 at this step; shape of `sample`. */
+  predOriginalSample: Float32Array;
+}
 
 /**
  * One reverse-diffusion step from `schedule[k]`. Stochastic schedulers draw their noise from `noise` exactly

@@ -2,8 +2,8 @@
 // default scheduler.
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
-import { decoderReference, type StepResult } from "./scheduler.js";
-import type { TimestepChain } from "./chain.js";
+import { decoderReference } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
 import { boundOriginal, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";

@@ -2,8 +2,8 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import { diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
-import { decoderReference, type StepResult } from "./scheduler.js";
-import type { TimestepChain } from "./chain.js";
+import { decoderReference } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas } from "./betas.js";
 import { boundOriginal, learnedRangeStd, posteriorMean, predictOriginal, splitModelOutput } from "./sample-ops.js";

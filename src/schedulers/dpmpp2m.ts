@@ -4,8 +4,8 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ConfigError } from "../weights/config.js";
 import type { BetaConfig, SpacingConfig } from "./config.js";
-import type { SchedulerDefinition, StepResult } from "./scheduler.js";
-import type { TimestepChain } from "./chain.js";
+import type { SchedulerDefinition } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas } from "./betas.js";
 import { splitModelOutput } from "./sample-ops.js";

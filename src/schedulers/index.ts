@@ -12,7 +12,7 @@ import { DPMPP_2M } from "./dpmpp2m.js";
 
 export * from "./scheduler.js";
 export * from "./config.js";
-export { TimestepChain, type ChainStep } from "./chain.js";
+export { TimestepChain, type ChainStep, type StepResult } from "./chain.js";
 export { DDIMScheduler, parseDDIMConfig, type DDIMConfig } from "./ddim.js";
 export { DDPMScheduler, parseDDPMConfig, DDPM_VARIANCE_TYPES, type DDPMConfig, type DDPMVarianceType } from "./ddpm.js";
 export { UnCLIPScheduler, parseUnCLIPConfig, UNCLIP_VARIANCE_TYPES, type UnCLIPConfig, type UnCLIPVarianceType } from "./unclip.js";

@@ -5,13 +5,6 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import { readConfigAs, type ConfigClass } from "./config.js";
 import type { TimestepChain } from "./chain.js";
 
-export interface StepResult {
-  /** x_{t-1}, the next sample; shape of `sample`. */
-  prevSample: Float32Array;
-  /** The model's estimate of x_0 at this step; shape of `sample`. */
-  predOriginalSample: Float32Array;
-}
-
 export interface Scheduler {
   /** Short name: "ddim", "ddpm", "unclip", "dpmpp_2m". */
   readonly name: string;

@@ -2,8 +2,8 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
 import { Fields, type ConfigClass, type RawConfig } from "./config.js";
-import type { SchedulerDefinition, StepResult } from "./scheduler.js";
-import type { TimestepChain } from "./chain.js";
+import type { SchedulerDefinition } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasFromBetas, betasForAlphaBar } from "./betas.js";
 import { clamp, learnedRangeStd, posteriorMean, predictOriginal, splitModelOutput } from "./sample-ops.js";
