@@ -15,7 +15,7 @@ import { concatChannels, repeatBatch, scale, spreadBatch, tensor, type HostTenso
 import { floatFeed, runOne, textStates, tokenFeed, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
 import { getNewHW, img2imgAddNoise, img2imgNoiseTimestep, inpaintMask, maskLatents } from "./latents.js";
-import { conditioning, denoise, guideUnetOutput, startLatents } from "./denoise.js";
+import { conditioning, denoise, guideUnetOutput, startLatents, textConditioning } from "./denoise.js";
 
 export type DecoderMode =
   | { kind: "text2img"; latents?: HostTensor }
@@ -80,9 +80,7 @@ export class DecoderPipeline {
   async run(a: DecoderArgs): Promise<DecoderResult> {
     const n = a.numImagesPerPrompt;
     const doCfg = a.guidanceScale > 1;
-    const [cond, unc] = await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]);
-    const embeds = conditioning(cond.embeds, unc?.embeds, n);
-    const hidden = conditioning(cond.hidden, unc?.hidden, n);
+    const { embeds, hidden } = textConditioning(await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]), n);
     const imageEmbeds = conditioning(a.imageEmbeds, doCfg ? a.negativeImageEmbeds : undefined, n);
 
     const movq = this.movqConfig();

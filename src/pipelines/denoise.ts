@@ -5,7 +5,7 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import type { HostArray, Session } from "../runtime/session.js";
 import type { TimestepChain } from "../schedulers/chain.js";
 import { catBatch, concatChannels, repeatInterleave, scale, splitChannels, tensor, type HostTensor } from "../runtime/host-tensor.js";
-import { runOne, timestepFeed } from "./feeds.js";
+import { runOne, timestepFeed, type TextStates } from "./feeds.js";
 import { checkCancelled, type Progress, type ProgressEvent } from "./progress.js";
 import { f32 } from "../f32/scalar.js";
 
@@ -57,6 +57,11 @@ export function startLatents(noise: NoiseSource, shape: number[], drawnBy: strin
 export function conditioning(cond: HostTensor, uncond: HostTensor | undefined, n: number): HostTensor {
   const c = repeatInterleave(cond, n);
   return uncond ? catBatch([repeatInterleave(uncond, n), c]) : c;
+}
+
+/** The text states of [cond] or [cond, uncond] rows as conditioning rows of the guidance batch. */
+export function textConditioning([cond, uncond]: TextStates[], n: number): TextStates {
+  return { embeds: conditioning(cond.embeds, uncond?.embeds, n), hidden: conditioning(cond.hidden, uncond?.hidden, n) };
 }
 
 /**

@@ -23,9 +23,15 @@ export function timestepFeed(s: Session, t: number, batch: number): HostArray {
   return { data, dims: [batch] };
 }
 
+/** A text encoder's outputs for some token rows. */
+export interface TextStates {
+  embeds: HostTensor;
+  hidden: HostTensor;
+}
+
 /** A text encoder's text_embeds and last_hidden_state per group of token rows, run in one session. */
-export async function textStates(s: Session, groups: TokenRows[], feeds: (rows: TokenRows) => Record<string, HostArray>) {
-  const res = [];
+export async function textStates(s: Session, groups: TokenRows[], feeds: (rows: TokenRows) => Record<string, HostArray>): Promise<TextStates[]> {
+  const res: TextStates[] = [];
   for (const rows of groups) {
     const out = await s.run(feeds(rows));
     res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });

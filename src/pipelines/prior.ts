@@ -11,7 +11,7 @@ import type { Components } from "./components.js";
 import { halves, repeatBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
 import { floatFeed, runOne, textStates, tokenFeed, type TokenRows } from "./feeds.js";
 import type { Progress } from "./progress.js";
-import { classifierFreeGuidance, conditioning, denoise, startLatents } from "./denoise.js";
+import { classifierFreeGuidance, conditioning, denoise, startLatents, textConditioning } from "./denoise.js";
 
 export interface PriorArgs {
   /** Prompt rows, and negative rows when a negative prompt is given (the reference's batch [prompts, negatives]). */
@@ -60,9 +60,7 @@ export class PriorPipeline {
   async run(a: PriorArgs): Promise<PriorResult> {
     const n = a.numImagesPerPrompt;
     const doCfg = a.guidanceScale > 1;
-    const [cond, unc] = await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]);
-    const embeds = conditioning(cond.embeds, unc?.embeds, n);
-    const hidden = conditioning(cond.hidden, unc?.hidden, n);
+    const { embeds, hidden } = textConditioning(await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]), n);
     const mask = conditioning(maskTensor(a.cond), doCfg ? maskTensor(a.uncond) : undefined, n);
     const attentionMask = { data: Uint8Array.from(mask.data), dims: mask.shape };
 
