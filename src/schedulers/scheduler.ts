@@ -17,7 +17,7 @@ export interface Scheduler {
   addNoise(original: HostTensor, noise: Float32Array, timesteps: readonly number[]): Float32Array;
 }
 
-/** One scheduler as the registry (registry.ts) knows it: how it is configured and built. */
+/** One scheduler as the registry (SCHEDULERS in index.ts) knows it: how it is configured and built. */
 export interface SchedulerDefinition<C> {
   /** A port of a diffusers class: the class whose `scheduler_config.json` it reads as it is. */
   readonly reference?: ConfigClass<C>;
