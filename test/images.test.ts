@@ -1,4 +1,4 @@
-import { roundHalfEven } from "../src/math.js";
+import { roundHalfEven } from "../src/f32/scalar.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";

@@ -10,7 +10,7 @@ import { PriorPipeline, interpolate, type PriorResult } from "../pipelines/prior
 import { DecoderPipeline, type DecoderMode, type DecoderResult } from "../pipelines/decoder.js";
 import { Kandinsky, type GenerateRequest } from "../pipelines/kandinsky.js";
 import type { TokenRows } from "../pipelines/feeds.js";
-import { loadScheduler } from "../schedulers/config.js";
+import { loadScheduler } from "../schedulers/index.js";
 import { ClipImageProcessor } from "../image/clip-processor.js";
 import { prepareImageTensor, decoderOutputToImageNp, imageNpToUint8 } from "../image/convert.js";
 import { rgbImage, grayImage } from "../image/rgb.js";

@@ -13,7 +13,7 @@ import { Components, type EngineOptions, type ModelDirs } from "./components.js"
 import { PriorPipeline, interpolate, type InterpolateItem, type PriorResult } from "./prior.js";
 import { DecoderPipeline, type DecoderMode, type DecoderResult } from "./decoder.js";
 import { getNewHW } from "./latents.js";
-import type { HostTensor } from "./tensor.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { TokenRows } from "./feeds.js";
 import type { Progress } from "./progress.js";
 
