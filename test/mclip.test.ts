@@ -79,7 +79,8 @@ test("config: both dimension spellings, and clear errors", () => {
   assert.equal(mclipConfig({ ...raw, numDims: 640 }).numDims, 640);
   assert.throws(() => mclipConfig({ ...raw, transformerDimensions: 768 }), /transformerDimensions 768 differs from hidden_size 1024/);
   assert.throws(() => mclipConfig({ ...raw, position_embedding_type: "relative_key" }), /position_embedding_type "relative_key" is not supported/);
-  assert.throws(() => mclipConfig({ ...raw, hidden_size: undefined }), /missing "hidden_size"/);
+  // Without hidden_size, XLMRobertaConfig's default (768) no longer matches the projection's input.
+  assert.throws(() => mclipConfig({ ...raw, hidden_size: undefined }), /transformerDimensions 1024 differs from hidden_size 768/);
 });
 
 test("float16 compute runs and stays close (masked scores stay finite)", async () => {

@@ -43,12 +43,32 @@ export interface DiffusionConfig extends BetaConfig, SampleClipConfig, SpacingCo
 /** A scheduler_config.json as read. */
 export type RawConfig = Record<string, unknown>;
 
-/** Typed reads of one raw config, each naming the config and key in its error. */
+/** The keys DDIMScheduler and DDPMScheduler share, with their constructors' defaults (diffusers 0.24). */
+export const DIFFUSION_DEFAULTS: Readonly<RawConfig> = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: "linear",
+  trained_betas: null,
+  clip_sample: true,
+  prediction_type: "epsilon",
+  thresholding: false,
+  dynamic_thresholding_ratio: 0.995,
+  clip_sample_range: 1.0,
+  sample_max_value: 1.0,
+  timestep_spacing: "leading",
+  steps_offset: 0,
+};
+
+/**
+ * Typed reads of one raw config, each naming the config and key in its error; a key the file lacks (or sets to
+ * null) takes its value in `defaults`, the class's constructor defaults by config key.
+ */
 export class Fields {
-  constructor(private readonly raw: RawConfig, private readonly what: string) {}
+  constructor(private readonly raw: RawConfig, private readonly defaults: Readonly<RawConfig>, private readonly what: string) {}
 
   private get(key: string): unknown {
-    const v = this.raw[key];
+    const v = this.raw[key] ?? this.defaults[key];
     return v === null ? undefined : v;
   }
 
@@ -56,23 +76,23 @@ export class Fields {
     throw new ConfigError(`${this.what}: "${key}" must be ${expected}, got ${JSON.stringify(this.raw[key])}`);
   }
 
-  num(key: string, dflt: number): number {
-    const v = this.get(key) ?? dflt;
+  num(key: string): number {
+    const v = this.get(key);
     return typeof v === "number" && Number.isFinite(v) ? v : this.bad(key, "a number");
   }
 
-  int(key: string, dflt: number, min: number): number {
-    const v = this.num(key, dflt);
+  int(key: string, min: number): number {
+    const v = this.num(key);
     return Number.isInteger(v) && v >= min ? v : this.bad(key, `an integer >= ${min}`);
   }
 
-  bool(key: string, dflt: boolean): boolean {
-    const v = this.get(key) ?? dflt;
+  bool(key: string): boolean {
+    const v = this.get(key);
     return typeof v === "boolean" ? v : this.bad(key, "true or false");
   }
 
-  oneOf<T extends string>(key: string, allowed: readonly T[], dflt: T): T {
-    const v = this.get(key) ?? dflt;
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T {
+    const v = this.get(key);
     return allowed.includes(v as T) ? (v as T) : this.bad(key, `one of ${allowed.join(", ")}`);
   }
 
@@ -83,39 +103,39 @@ export class Fields {
   }
 }
 
-function betaFields(f: Fields, dfltSchedule: BetaSchedule): BetaConfig {
+function betaFields(f: Fields): BetaConfig {
   return {
-    numTrainTimesteps: f.int("num_train_timesteps", 1000, 1),
-    betaStart: f.num("beta_start", 0.0001),
-    betaEnd: f.num("beta_end", 0.02),
-    betaSchedule: f.oneOf("beta_schedule", BETA_SCHEDULES, dfltSchedule),
+    numTrainTimesteps: f.int("num_train_timesteps", 1),
+    betaStart: f.num("beta_start"),
+    betaEnd: f.num("beta_end"),
+    betaSchedule: f.oneOf("beta_schedule", BETA_SCHEDULES),
     trainedBetas: f.numbers("trained_betas"),
   };
 }
 
 function clipFields(f: Fields): SampleClipConfig {
   return {
-    clipSample: f.bool("clip_sample", true),
-    clipSampleRange: f.num("clip_sample_range", 1.0),
-    thresholding: f.bool("thresholding", false),
-    dynamicThresholdingRatio: f.num("dynamic_thresholding_ratio", 0.995),
-    sampleMaxValue: f.num("sample_max_value", 1.0),
+    clipSample: f.bool("clip_sample"),
+    clipSampleRange: f.num("clip_sample_range"),
+    thresholding: f.bool("thresholding"),
+    dynamicThresholdingRatio: f.num("dynamic_thresholding_ratio"),
+    sampleMaxValue: f.num("sample_max_value"),
   };
 }
 
 function spacingFields(f: Fields): SpacingConfig {
   return {
-    timestepSpacing: f.oneOf("timestep_spacing", TIMESTEP_SPACINGS, "leading"),
-    stepsOffset: f.int("steps_offset", 0, 0),
+    timestepSpacing: f.oneOf("timestep_spacing", TIMESTEP_SPACINGS),
+    stepsOffset: f.int("steps_offset", 0),
   };
 }
 
 export function diffusionFields(f: Fields): DiffusionConfig {
   return {
-    ...betaFields(f, "linear"),
+    ...betaFields(f),
     ...clipFields(f),
     ...spacingFields(f),
-    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
+    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES),
   };
 }
 

@@ -1,7 +1,7 @@
 // DDIMScheduler of diffusers 0.24 (Song et al. 2020), η = 0 as the Kandinsky pipelines run it: the decoder's
 // default scheduler.
 import type { HostTensor } from "../runtime/host-tensor.js";
-import { diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
+import { DIFFUSION_DEFAULTS, diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
 import { decoderReference } from "./scheduler.js";
 import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
@@ -14,12 +14,19 @@ export interface DDIMConfig extends DiffusionConfig {
   rescaleBetasZeroSnr: boolean;
 }
 
+/** DDIMScheduler.__init__'s defaults (diffusers 0.24), by config key. */
+export const DDIM_DEFAULTS: Readonly<RawConfig> = {
+  ...DIFFUSION_DEFAULTS,
+  set_alpha_to_one: true,
+  rescale_betas_zero_snr: false,
+};
+
 export function parseDDIMConfig(raw: RawConfig): DDIMConfig {
-  const f = new Fields(raw, "DDIMScheduler config");
+  const f = new Fields(raw, DDIM_DEFAULTS, "DDIMScheduler config");
   return {
     ...diffusionFields(f),
-    setAlphaToOne: f.bool("set_alpha_to_one", true),
-    rescaleBetasZeroSnr: f.bool("rescale_betas_zero_snr", false),
+    setAlphaToOne: f.bool("set_alpha_to_one"),
+    rescaleBetasZeroSnr: f.bool("rescale_betas_zero_snr"),
   };
 }
 

@@ -1,7 +1,7 @@
 // DDPMScheduler of diffusers 0.24 (Ho et al. 2020), including the learned-range variance Kandinsky's UNet predicts.
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import { diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
+import { DIFFUSION_DEFAULTS, diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
 import { decoderReference } from "./scheduler.js";
 import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
@@ -18,11 +18,18 @@ export interface DDPMConfig extends DiffusionConfig {
   varianceType: DDPMVarianceType;
 }
 
+/** DDPMScheduler.__init__'s defaults (diffusers 0.24), by config key. */
+export const DDPM_DEFAULTS: Readonly<RawConfig> = {
+  ...DIFFUSION_DEFAULTS,
+  variance_type: "fixed_small",
+};
+
+/** Also DDPMScheduler.from_config of another scheduler's config: the keys DDPM shares are read, the rest default. */
 export function parseDDPMConfig(raw: RawConfig): DDPMConfig {
-  const f = new Fields(raw, "DDPMScheduler config");
+  const f = new Fields(raw, DDPM_DEFAULTS, "DDPMScheduler config");
   return {
     ...diffusionFields(f),
-    varianceType: f.oneOf("variance_type", DDPM_VARIANCE_TYPES, "fixed_small"),
+    varianceType: f.oneOf("variance_type", DDPM_VARIANCE_TYPES),
   };
 }
 

@@ -23,16 +23,26 @@ export interface UnCLIPConfig {
   betaSchedule: "squaredcos_cap_v2";
 }
 
+/** UnCLIPScheduler.__init__'s defaults (diffusers 0.24), by config key. */
+export const UNCLIP_DEFAULTS: Readonly<RawConfig> = {
+  num_train_timesteps: 1000,
+  variance_type: "fixed_small_log",
+  clip_sample: true,
+  clip_sample_range: 1.0,
+  prediction_type: "epsilon",
+  beta_schedule: "squaredcos_cap_v2",
+};
+
 export function parseUnCLIPConfig(raw: RawConfig): UnCLIPConfig {
-  const f = new Fields(raw, "UnCLIPScheduler config");
+  const f = new Fields(raw, UNCLIP_DEFAULTS, "UnCLIPScheduler config");
   return {
-    numTrainTimesteps: f.int("num_train_timesteps", 1000, 2),
-    varianceType: f.oneOf("variance_type", UNCLIP_VARIANCE_TYPES, "fixed_small_log"),
-    clipSample: f.bool("clip_sample", true),
-    clipSampleRange: f.num("clip_sample_range", 1.0),
-    predictionType: f.oneOf("prediction_type", ["epsilon", "sample"] as const, "epsilon"),
+    numTrainTimesteps: f.int("num_train_timesteps", 2),
+    varianceType: f.oneOf("variance_type", UNCLIP_VARIANCE_TYPES),
+    clipSample: f.bool("clip_sample"),
+    clipSampleRange: f.num("clip_sample_range"),
+    predictionType: f.oneOf("prediction_type", ["epsilon", "sample"] as const),
     // The only schedule the reference class accepts.
-    betaSchedule: f.oneOf("beta_schedule", ["squaredcos_cap_v2"] as const, "squaredcos_cap_v2"),
+    betaSchedule: f.oneOf("beta_schedule", ["squaredcos_cap_v2"] as const),
   };
 }
 
