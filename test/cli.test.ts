@@ -130,7 +130,13 @@ test("user mistakes exit non-zero with one line naming the problem, no stack tra
     [["img2img", "missing.png", "x", ...LOCAL], {}, /^kandinsky: image file not found: missing\.png$/],
     [["img2img", "not-an-image.png", "x", ...LOCAL], {}, /^kandinsky: cannot read image not-an-image\.png: /],
     [["generate", "x", "--prior", join(FIXTURES, "prior"), "--decoder", join(work, "no-such-model")], {}, /^kandinsky: model \/.*no-such-model is neither an existing folder nor a Hugging Face repo id/],
-    [["generate", "x", "--prior", join(FIXTURES, "decoder")], {}, /^kandinsky: --prior .* is a KandinskyPipeline, expected a KandinskyPriorPipeline$/],
+    [["generate", "x", "--prior", join(FIXTURES, "decoder")], {},
+      /^kandinsky: --prior \S+\/decoder is a text-to-image decoder \(UNet with 4 input channels: the latents\); expected a prior \(PriorTransformer \+ CLIP text and image encoders\)$/],
+    [["inpaint", "out.png", "x", "--mask", "mask.png", "--prior", join(FIXTURES, "prior"), "--inpaint", join(FIXTURES, "decoder")], {},
+      /^kandinsky: --inpaint \S+\/decoder is a text-to-image decoder \(UNet with 4 input channels: the latents\); expected an inpainting decoder \(UNet taking latents \+ masked-image latents \+ mask\)$/],
+    [["generate", "x", "--prior", join(FIXTURES, "prior"), "--decoder", join(FIXTURES, "inpaint")], {},
+      /^kandinsky: --decoder \S+\/inpaint is an inpainting decoder \(UNet with 9 input channels: 4 latents, 4 masked-image latents, mask\); expected a text-to-image decoder \(UNet taking the MoVQ's latents\)$/],
+    [["generate", "x", "--prior", join(FIXTURES, "prior", "prior")], {}, /^kandinsky: model folder \S+ has no model_index\.json: not a diffusers pipeline folder$/],
     [["generate", "x"], { HF_HUB_OFFLINE: "1" }, new RegExp(`^kandinsky: model ${PRIOR} is not in the Hugging Face cache at .* and HF_HUB_OFFLINE is set$`)],
   ];
   const runs = await Promise.all(cases.map(([args, env]) => kandinsky(args, env)));

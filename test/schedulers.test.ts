@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
@@ -75,22 +77,54 @@ test("full-size scheduler configs load with the right classes", { skip: !existsS
   assert.throws(() => createDecoderScheduler("euler", join(FULL, "decoder")), /unknown scheduler "euler"/);
 });
 
-test("configs: constructor defaults, unknown classes and bad values are refused clearly", () => {
-  assert.deepEqual(parseDDIMConfig({}), {
-    numTrainTimesteps: 1000, betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear", trainedBetas: null,
-    clipSample: true, clipSampleRange: 1, thresholding: false, dynamicThresholdingRatio: 0.995, sampleMaxValue: 1,
-    setAlphaToOne: true, stepsOffset: 0, predictionType: "epsilon", timestepSpacing: "leading", rescaleBetasZeroSnr: false,
-  });
-  assert.equal(parseDDPMConfig({}).varianceType, "fixed_small");
-  assert.deepEqual(parseUnCLIPConfig({}), {
-    numTrainTimesteps: 1000, varianceType: "fixed_small_log", clipSample: true, clipSampleRange: 1,
-    predictionType: "epsilon", betaSchedule: "squaredcos_cap_v2",
-  });
+// Constructor defaults: test/configs.test.ts.
+test("configs: unknown classes and bad values are refused clearly", () => {
   assert.throws(() => schedulerFromConfig({ _class_name: "EulerDiscreteScheduler" }), /unsupported scheduler class "EulerDiscreteScheduler" \(supported: DDIMScheduler, DDPMScheduler, UnCLIPScheduler\)/);
   assert.throws(() => schedulerFromConfig({}), /unsupported scheduler class undefined/);
   assert.ok(schedulerFromConfig({ _class_name: "UnCLIPScheduler" }) instanceof UnCLIPScheduler);
   assert.throws(() => parseDDIMConfig({ beta_schedule: "cubic" }), /"beta_schedule" must be one of linear, scaled_linear, squaredcos_cap_v2/);
   assert.throws(() => parseDDPMConfig({ steps_offset: 0.5 }), /"steps_offset" must be an integer/);
+});
+
+test("ddpm for a repo without ddpm_scheduler/: the text-to-image decoder's when trained on the same betas, else from_config of its own scheduler", async () => {
+  const real = join(FIXTURES, "real-layout");
+  const inpaint = join(real, "inpaint"), decoder = join(real, "decoder");
+  const ddpm = (repo: string, textToImageDir?: string) => {
+    const notes: string[] = [];
+    const scheduler = createDecoderScheduler("ddpm", repo, { textToImageDir, onNote: (n) => notes.push(n) }) as DDPMScheduler;
+    return { config: scheduler.config, scheduler, notes };
+  };
+  assert.deepEqual(ddpm(join(TINY_A, "inpaint"), decoder).notes, []);
+
+  const borrowed = ddpm(inpaint, decoder);
+  assert.deepEqual(borrowed.config, parseDDPMConfig(readRawConfig(join(decoder, "ddpm_scheduler")).raw));
+  assert.deepEqual(borrowed.notes, [`${inpaint} has no ddpm_scheduler/: ddpm uses the text-to-image decoder's ${decoder}/ddpm_scheduler (same training betas)`]);
+  assert.deepEqual(ddpm(decoder, decoder).notes, []);
+
+  // DDPMScheduler.from_config(DDIM config): the shared keys (betas, clip_sample false, steps_offset 1, ...) carry over,
+  // variance_type takes DDPM's default.
+  const fromConfig = {
+    numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: "linear", trainedBetas: null,
+    clipSample: false, clipSampleRange: 1, thresholding: false, dynamicThresholdingRatio: 0.995, sampleMaxValue: 1,
+    varianceType: "fixed_small", predictionType: "epsilon", timestepSpacing: "leading", stepsOffset: 1,
+  };
+  const alone = ddpm(inpaint);
+  assert.deepEqual(alone.config, fromConfig);
+  assert.deepEqual(alone.notes, [`${inpaint} has no ddpm_scheduler/: ddpm is DDPMScheduler.from_config of ${inpaint}/scheduler, its betas with variance_type fixed_small`]);
+  assert.deepEqual(alone.scheduler.chain(4).timesteps, [751, 501, 251, 1]);
+
+  // A text-to-image decoder trained on other betas is not borrowed from.
+  const other = await mkdtemp(join(tmpdir(), "ddpm-"));
+  try {
+    await mkdir(join(other, "ddpm_scheduler"));
+    const raw = JSON.parse(await readFile(join(decoder, "ddpm_scheduler", "scheduler_config.json"), "utf8"));
+    await writeFile(join(other, "ddpm_scheduler", "scheduler_config.json"), JSON.stringify({ ...raw, beta_end: 0.02 }));
+    const refused = ddpm(inpaint, other);
+    assert.deepEqual(refused.config, fromConfig);
+    assert.match(refused.notes[0]!, new RegExp(`\\(the text-to-image decoder's ${other}/ddpm_scheduler has other betas\\)$`));
+  } finally {
+    await rm(other, { recursive: true, force: true });
+  }
 });
 
 test("timestep spacings follow numpy (values from numpy 2.x)", () => {

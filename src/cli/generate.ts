@@ -6,7 +6,8 @@ import { Engine } from "../engine/engine.js";
 import { DEFAULTS, validate, type GenerateRequest, type MixItem, type Task } from "../pipelines/kandinsky.js";
 import { randomSeed } from "../noise/noise-source.js";
 import { addGenerationOptions, number, type GenerationOptions } from "./options.js";
-import { addModelOptions, engineInit, type ModelOptions, type Role } from "./models.js";
+import type { Role } from "../pipelines/roles.js";
+import { addModelOptions, engineInit, type ModelOptions } from "./models.js";
 import { planOutputs, readImage, readMask, slug, writeOutputs } from "./files.js";
 import { JobProgress } from "./progress.js";
 import { UserError } from "./errors.js";
@@ -46,7 +47,9 @@ async function runJob(task: Task, roles: readonly Role[], input: GenerateRequest
   const onSigint = () => (abort.signal.aborted ? process.exit(130) : abort.abort());
   process.on("SIGINT", onSigint);
   try {
-    const { images } = await engine.run(request, { onProgress: progress.onProgress, onLoad: progress.onLoad, signal: abort.signal });
+    const { images } = await engine.run(request, {
+      onProgress: progress.onProgress, onLoad: progress.onLoad, onWarning: progress.onWarning, signal: abort.signal,
+    });
     const summary = progress.summary(images.length, performance.now() - started);
     await writeOutputs(images, plan);
     for (const [i, path] of plan.paths.entries()) console.log(`wrote ${path} (${images[i].width}x${images[i].height})`);

@@ -67,6 +67,9 @@ export class JobProgress {
     if (this.phase === "decode") this.status("decoding...");
   };
 
+  /** A warning of the job (e.g. a scheduler fallback), as a line of its own. */
+  readonly onWarning = (message: string): void => this.line(`kandinsky: warning: ${message}`);
+
   readonly onProgress = (e: ProgressEvent): void => {
     if (e.stage !== "prior" && e.stage !== "decoder") return;
     this.phase = e.stage;

@@ -1,7 +1,8 @@
 // `kandinsky serve`: the HTTP API (src/server) on top of the same model and device options as the image
 // commands; the models are resolved (downloaded if needed) when the server starts.
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { addModelOptions, engineInit, ROLES, type ModelOptions } from "./models.js";
+import { ROLES } from "../pipelines/roles.js";
+import { addModelOptions, engineInit, type ModelOptions } from "./models.js";
 import { integer, nonNegativeInteger, number } from "./options.js";
 import { say, UserError } from "./errors.js";
 import type { ServeOptions } from "../server/index.js";

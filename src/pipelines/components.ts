@@ -77,7 +77,8 @@ export class Components {
 /** A pipeline's model folders (diffusers layout). */
 export interface ModelDirs {
   prior: string;
-  decoder: string;
+  /** The text-to-image decoder (all tasks but inpaint). */
+  decoder?: string;
   /** The inpainting decoder (only for inpaint). */
   inpaint?: string;
 }

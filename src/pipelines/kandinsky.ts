@@ -8,7 +8,9 @@ import { DECODER_MAX_LENGTH, loadPipelineTokenizer, modelMaxLength, type TextTok
 import { ClipImageProcessor } from "../image/clip-processor.js";
 import { prepareImageTensor, prepareInpaintMask, decoderOutputToImageNp, imageNpToUint8, uint8ToRgbImages } from "../image/convert.js";
 import { cropTopLeft, type RgbImage, type GrayImage } from "../image/rgb.js";
-import { createDecoderScheduler, SCHEDULER_NAMES, type SchedulerName } from "../schedulers/index.js";
+import { createDecoderScheduler, SCHEDULER_NAMES, type Scheduler, type SchedulerName } from "../schedulers/index.js";
+import { ConfigError } from "../weights/config.js";
+import { checkRole, RoleError, ROLE_MODELS, type Role } from "./roles.js";
 import { Components, type EngineOptions, type ModelDirs } from "./components.js";
 import { PriorPipeline, interpolate, type InterpolateItem, type PriorResult } from "./prior.js";
 import { DecoderPipeline, type DecoderMode, type DecoderResult } from "./decoder.js";
@@ -92,6 +94,7 @@ export class Kandinsky {
   readonly components: Components;
   readonly prior: PriorPipeline;
   private decoders = new Map<string, DecoderPipeline>();
+  private priorChecked = false; // the prior folder holds a prior (checked on the first run)
   private tokenizers = new Map<string, TextTokenizer>();
 
   constructor(readonly dirs: ModelDirs, opts: EngineOptions) {
@@ -99,11 +102,17 @@ export class Kandinsky {
     this.prior = new PriorPipeline(dirs.prior, this.components);
   }
 
+  /** The decoder of a task, its folder checked to hold that kind of decoder. */
   decoder(task: Task): DecoderPipeline {
-    const dir = task === "inpaint" ? this.dirs.inpaint : this.dirs.decoder;
-    if (!dir) throw new RequestError("inpainting needs an inpainting decoder model (kandinsky-2-1-inpaint)");
-    let d = this.decoders.get(dir);
-    if (!d) this.decoders.set(dir, (d = new DecoderPipeline(dir, this.components)));
+    const role = task === "inpaint" ? "inpaint" : "decoder";
+    const dir = this.dirs[role];
+    if (!dir) throw new RequestError(`${task} needs the ${ROLE_MODELS[role].name} model (${ROLE_MODELS[role].repo})`);
+    const key = `${role}|${dir}`;
+    let d = this.decoders.get(key);
+    if (!d) {
+      checkFolder(role, dir);
+      this.decoders.set(key, (d = new DecoderPipeline(dir, this.components)));
+    }
     return d;
   }
 
@@ -165,19 +174,23 @@ export class Kandinsky {
     const r = { ...DEFAULTS, ...stripUndefined(req) };
     const task = taskOf(req);
     validate(r, task);
+    // Everything the request needs from the model folders is resolved before the first network runs: the folders'
+    // roles, the decoder's scheduler, both tokenizers (their files checked), the MoVQ's scale.
+    if (!this.priorChecked) checkFolder("prior", this.dirs.prior);
+    this.priorChecked = true;
+    const decoder = this.decoder(task);
+    const scheduler = this.decoderScheduler(r.scheduler, decoder.repo);
+    modelMaxLength(this.tokenizer(this.dirs.prior));
+    this.tokenizer(decoder.repo);
+    const f = decoder.movqScaleFactor;
     const seed = req.seed ?? randomSeed();
     const noise = ctl.noise ?? new SeededNoise(seed);
     const prompt = r.prompt ?? "";
-    const decoder = this.decoder(task);
-    // Both tokenizers are read (and their files checked) before the first network runs.
-    modelMaxLength(this.tokenizer(this.dirs.prior));
-    this.tokenizer(decoder.repo);
 
     const prior = task === "mix"
       ? await this.mixEmbeds(req.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
       : await this.priorEmbeds(prompt, req.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
 
-    const f = decoder.movqScaleFactor;
     const [lh, lw] = getNewHW(r.height, r.width, f);
     const [H, W] = [lh * f, lw * f];
     let mode: DecoderMode = { kind: "text2img" };
@@ -194,10 +207,20 @@ export class Kandinsky {
       uncond: this.decoderTokens(repo, new Array(rows).fill("")),
       imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
       numImagesPerPrompt: 1, height: H, width: W, steps: r.steps, guidanceScale: r.guidanceScale,
-      scheduler: createDecoderScheduler(r.scheduler, repo), noise, mode, progress: ctl.progress, signal: ctl.signal,
+      scheduler, noise, mode, progress: ctl.progress, signal: ctl.signal,
       preview: ctl.preview,
     });
     return { prior, decoded, seed };
+  }
+
+  /** The decoder's scheduler; a fallback (DDPM for a repo without ddpm_scheduler/) is reported as a warning. */
+  private decoderScheduler(name: SchedulerName, repo: string): Scheduler {
+    try {
+      return createDecoderScheduler(name, repo, { textToImageDir: this.dirs.decoder, onNote: this.components.opts.onWarning });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new RequestError(`scheduler ${name}: ${e.message}`);
+      throw e;
+    }
   }
 
   /** Images of exactly the requested size. */
@@ -212,6 +235,16 @@ export class Kandinsky {
 
   async close(): Promise<void> {
     await this.components.releaseAll();
+  }
+}
+
+/** checkRole, its failure a RequestError: the request cannot run on these folders. */
+function checkFolder(role: Role, dir: string): void {
+  try {
+    checkRole(role, dir);
+  } catch (e) {
+    if (e instanceof RoleError) throw new RequestError(e.message);
+    throw e;
   }
 }
 

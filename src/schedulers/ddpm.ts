@@ -1,8 +1,12 @@
 // DDPMScheduler of diffusers 0.24 (Ho et al. 2020), including the learned-range variance Kandinsky's UNet predicts.
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import { DIFFUSION_DEFAULTS, diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
-import { decoderReference } from "./scheduler.js";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import {
+  DIFFUSION_DEFAULTS, diffusionFields, Fields, readConfigAs, readRawConfig, type BetaConfig, type DiffusionConfig, type RawConfig,
+} from "./config.js";
+import { decoderReference, type DecoderFolders, type SchedulerDefinition } from "./scheduler.js";
 import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas } from "./betas.js";
@@ -100,4 +104,37 @@ export class DDPMScheduler extends CumprodScheduler<DDPMConfig> {
 }
 
 /** Configured by `ddpm_scheduler/` of a decoder repo. */
-export const DDPM = decoderReference({ className: "DDPMScheduler", parse: parseDDPMConfig }, "ddpm_scheduler", (c) => new DDPMScheduler(c));
+const DDPM_CLASS = { className: "DDPMScheduler", parse: parseDDPMConfig };
+const own = decoderReference(DDPM_CLASS, "ddpm_scheduler", (c) => new DDPMScheduler(c));
+
+const sameBetas = (a: BetaConfig, b: BetaConfig) =>
+  a.numTrainTimesteps === b.numTrainTimesteps && a.betaStart === b.betaStart && a.betaEnd === b.betaEnd &&
+  a.betaSchedule === b.betaSchedule && JSON.stringify(a.trainedBetas) === JSON.stringify(b.trainedBetas);
+
+/**
+ * DDPM for a decoder repo: its `ddpm_scheduler/`. Without one (the inpainting repo has none): the text-to-image
+ * decoder's when that was trained on the same betas, else what diffusers' `DDPMScheduler.from_config(pipe.scheduler
+ * .config)` builds from the repo's own `scheduler/` (its betas, clipping and timestep spacing; DDPM's defaults for the
+ * rest). Either fallback is noted.
+ */
+function ddpmDecoderConfig(from: DecoderFolders): DDPMConfig {
+  const { repoDir, textToImageDir } = from;
+  if (existsSync(join(repoDir, "ddpm_scheduler", "scheduler_config.json"))) return own.decoderConfig(from);
+  const base = join(repoDir, "scheduler");
+  const fromBase = parseDDPMConfig(readRawConfig(base).raw);
+  const lacking = `${repoDir} has no ddpm_scheduler/`;
+  let why = "";
+  const lender = textToImageDir && resolve(textToImageDir) !== resolve(repoDir) ? join(textToImageDir, "ddpm_scheduler") : undefined;
+  if (lender && existsSync(join(lender, "scheduler_config.json"))) {
+    const config = readConfigAs(lender, DDPM_CLASS);
+    if (sameBetas(config, fromBase)) {
+      from.onNote?.(`${lacking}: ddpm uses the text-to-image decoder's ${lender} (same training betas)`);
+      return config;
+    }
+    why = ` (the text-to-image decoder's ${lender} has other betas)`;
+  }
+  from.onNote?.(`${lacking}: ddpm is DDPMScheduler.from_config of ${base}, its betas with variance_type ${fromBase.varianceType}${why}`);
+  return fromBase;
+}
+
+export const DDPM = { ...own, decoderConfig: ddpmDecoderConfig } satisfies SchedulerDefinition<DDPMConfig>;

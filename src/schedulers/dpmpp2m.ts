@@ -4,7 +4,7 @@
 import type { HostTensor } from "../runtime/host-tensor.js";
 import { ConfigError } from "../weights/config.js";
 import type { BetaConfig, SpacingConfig } from "./config.js";
-import type { SchedulerDefinition } from "./scheduler.js";
+import type { DecoderFolders, SchedulerDefinition } from "./scheduler.js";
 import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
 import { alphasCumprod, makeBetas } from "./betas.js";
@@ -78,9 +78,9 @@ export class DPMSolverPP2MScheduler extends CumprodScheduler<DPMSolverPP2MConfig
 
 export const DPMPP_2M = {
   /** The betas and timestep spacing of the decoder's DDIM config (`scheduler/`). */
-  decoderConfig(repoDir: string): DPMSolverPP2MConfig {
-    const { rescaleBetasZeroSnr, numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, timestepSpacing, stepsOffset } = DDIM.decoderConfig(repoDir);
-    if (rescaleBetasZeroSnr) throw new ConfigError(`${repoDir}/scheduler: dpmpp_2m does not support rescale_betas_zero_snr`);
+  decoderConfig(from: DecoderFolders): DPMSolverPP2MConfig {
+    const { rescaleBetasZeroSnr, numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, timestepSpacing, stepsOffset } = DDIM.decoderConfig(from);
+    if (rescaleBetasZeroSnr) throw new ConfigError(`${from.repoDir}/scheduler: dpmpp_2m does not support rescale_betas_zero_snr`);
     return { numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, timestepSpacing, stepsOffset };
   },
   create: (config: DPMSolverPP2MConfig) => new DPMSolverPP2MScheduler(config),

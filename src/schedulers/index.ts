@@ -4,7 +4,7 @@
 // its file (config, class and definition) and one line there.
 import { ConfigError } from "../weights/config.js";
 import { readRawConfig, type RawConfig } from "./config.js";
-import type { Scheduler, SchedulerDefinition } from "./scheduler.js";
+import type { DecoderFolders, Scheduler, SchedulerDefinition } from "./scheduler.js";
 import { DDIM } from "./ddim.js";
 import { DDPM } from "./ddpm.js";
 import { UNCLIP } from "./unclip.js";
@@ -53,10 +53,11 @@ export function loadScheduler(dir: string): Scheduler {
 
 /**
  * The decoder scheduler `name`, configured from a decoder repo's folders as its definition says: "ddim" from
- * `scheduler/`, "ddpm" from `ddpm_scheduler/`, "dpmpp_2m" from the betas and spacing of `scheduler/`.
+ * `scheduler/`, "ddpm" from `ddpm_scheduler/` (for a repo without one, see ddpm.ts: `from.textToImageDir` may lend
+ * its config, `from.onNote` hears which was used), "dpmpp_2m" from the betas and spacing of `scheduler/`.
  */
-export function createDecoderScheduler(name: string, repoDir: string): Scheduler {
+export function createDecoderScheduler(name: string, repoDir: string, from: Omit<DecoderFolders, "repoDir"> = {}): Scheduler {
   const d: SchedulerDefinition<any> | undefined = Object.hasOwn(SCHEDULERS, name) ? SCHEDULERS[name as keyof Registry] : undefined;
   if (!d?.decoderConfig) throw new ConfigError(`unknown scheduler "${name}" (choose one of ${SCHEDULER_NAMES.join(", ")})`);
-  return d.create(d.decoderConfig(repoDir));
+  return d.create(d.decoderConfig({ ...from, repoDir }));
 }

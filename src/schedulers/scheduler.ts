@@ -17,12 +17,22 @@ export interface Scheduler {
   addNoise(original: HostTensor, noise: Float32Array, timesteps: readonly number[]): Float32Array;
 }
 
+/** Where a decoder scheduler is configured from. */
+export interface DecoderFolders {
+  /** The decoder repo it runs in. */
+  repoDir: string;
+  /** A text-to-image decoder that may lend a config the repo lacks (the UNets share their training schedule). */
+  textToImageDir?: string;
+  /** Told, in a line, when the config is not the repo's own. */
+  onNote?: (note: string) => void;
+}
+
 /** One scheduler as the registry (SCHEDULERS in index.ts) knows it: how it is configured and built. */
 export interface SchedulerDefinition<C> {
   /** A port of a diffusers class: the class whose `scheduler_config.json` it reads as it is. */
   readonly reference?: ConfigClass<C>;
   /** A decoder scheduler, which users pick by name: its config, read from a decoder repo's folders. */
-  readonly decoderConfig?: (repoDir: string) => C;
+  readonly decoderConfig?: (from: DecoderFolders) => C;
   readonly create: (config: C) => Scheduler;
 }
 
@@ -30,7 +40,7 @@ export interface SchedulerDefinition<C> {
 export function decoderReference<C>(reference: ConfigClass<C>, folder: string, create: (config: C) => Scheduler) {
   return {
     reference,
-    decoderConfig: (repoDir: string) => readConfigAs(join(repoDir, folder), reference),
+    decoderConfig: ({ repoDir }: DecoderFolders) => readConfigAs(join(repoDir, folder), reference),
     create,
   } satisfies SchedulerDefinition<C>;
 }
