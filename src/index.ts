@@ -11,4 +11,5 @@ export { resolveProvider, PROVIDERS, type Provider } from "./runtime/session.js"
 export { decodeImage, decodeMask, encodeImage, type ImageFormat } from "./image/io.js";
 export type { RgbImage, GrayImage } from "./image/rgb.js";
 export { resolveModel } from "./hub/resolve.js";
+export { checkRole, identifyFolder, RoleError, ROLE_MODELS, ROLES, type Role } from "./pipelines/roles.js";
 export { SCHEDULER_NAMES, type SchedulerName } from "./schedulers/index.js";
