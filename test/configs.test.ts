@@ -159,32 +159,34 @@ test("UnCLIPScheduler: the real prior file, and the constructor defaults for eve
 });
 
 test("CLIPTextConfig and CLIPVisionConfig: the real-layout files, and the constructor defaults for every key a file lacks", () => {
-  assert.deepEqual(clipTextConfig(real("prior/text_encoder")), {
-    hidden: 32, intermediate: 64, heads: 4, layers: 2, act: "quick_gelu", eps: 1e-5,
-    vocab: 512, maxPositions: 77, projection: 32, eosTokenId: 2,
-  });
-  // vocab_size=49408, hidden_size=512, intermediate_size=2048, projection_dim=512, num_hidden_layers=12,
-  // num_attention_heads=8, max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5,
-  // eos_token_id=49407.
-  assert.deepEqual(clipTextConfig({ architectures: ["CLIPTextModelWithProjection"] }), {
-    hidden: 512, intermediate: 2048, heads: 8, layers: 12, act: "quick_gelu", eps: 1e-5,
-    vocab: 49408, maxPositions: 77, projection: 512, eosTokenId: 49407,
-  });
-  const text = clipTextConfig({ projection_dim: 768, hidden_act: "gelu" });
-  assert.deepEqual([text.projection, text.act, text.hidden], [768, "gelu", 512]);
-
-  assert.deepEqual(clipVisionConfig(real("prior/image_encoder")), {
-    hidden: 48, intermediate: 96, heads: 4, layers: 2, act: "quick_gelu", eps: 1e-5,
-    imageSize: 32, patchSize: 8, channels: 3, projection: 32,
-  });
-  // hidden_size=768, intermediate_size=3072, projection_dim=512, num_hidden_layers=12, num_attention_heads=12,
-  // num_channels=3, image_size=224, patch_size=32, hidden_act="quick_gelu", layer_norm_eps=1e-5.
-  assert.deepEqual(clipVisionConfig({ architectures: ["CLIPVisionModelWithProjection"] }), {
-    hidden: 768, intermediate: 3072, heads: 12, layers: 12, act: "quick_gelu", eps: 1e-5,
-    imageSize: 224, patchSize: 32, channels: 3, projection: 512,
-  });
-  const given = clipVisionConfig({ image_size: 336, patch_size: 14 });
-  assert.deepEqual([given.imageSize, given.patchSize, given.hidden], [336, 14, 768]);
+  const encoder = (hidden: number, intermediate: number, heads: number, layers: number) =>
+    ({ hidden, intermediate, heads, layers, act: "quick_gelu", eps: 1e-5 });
+  type Raw = Record<string, unknown>;
+  const cases: { parse: (raw: Raw) => object; file: string; fromFile: object; defaults: object; given: Raw; expect: Raw }[] = [{
+    parse: clipTextConfig,
+    file: "prior/text_encoder",
+    fromFile: { ...encoder(32, 64, 4, 2), vocab: 512, maxPositions: 77, projection: 32, eosTokenId: 2 },
+    // vocab_size=49408, hidden_size=512, intermediate_size=2048, projection_dim=512, num_hidden_layers=12,
+    // num_attention_heads=8, max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5, eos_token_id=49407.
+    defaults: { ...encoder(512, 2048, 8, 12), vocab: 49408, maxPositions: 77, projection: 512, eosTokenId: 49407 },
+    given: { projection_dim: 768, hidden_act: "gelu" },
+    expect: { projection: 768, act: "gelu", hidden: 512 },
+  }, {
+    parse: clipVisionConfig,
+    file: "prior/image_encoder",
+    fromFile: { ...encoder(48, 96, 4, 2), imageSize: 32, patchSize: 8, channels: 3, projection: 32 },
+    // hidden_size=768, intermediate_size=3072, projection_dim=512, num_hidden_layers=12, num_attention_heads=12,
+    // num_channels=3, image_size=224, patch_size=32, hidden_act="quick_gelu", layer_norm_eps=1e-5.
+    defaults: { ...encoder(768, 3072, 12, 12), imageSize: 224, patchSize: 32, channels: 3, projection: 512 },
+    given: { image_size: 336, patch_size: 14 },
+    expect: { imageSize: 336, patchSize: 14, hidden: 768 },
+  }];
+  for (const c of cases) {
+    assert.deepEqual(c.parse(real(c.file)), c.fromFile, c.file);
+    assert.deepEqual(c.parse({}), c.defaults, c.file);
+    const parsed = c.parse(c.given) as Raw;
+    for (const [key, value] of Object.entries(c.expect)) assert.equal(parsed[key], value, `${c.file}: ${key}`);
+  }
 });
 
 test("MCLIPConfig (XLMRobertaConfig): the real file with numDims / transformerDimensions only, and the constructor defaults", () => {
