@@ -110,6 +110,22 @@ test("serve: READY with all three roles, then predictions (inpaint with ddpm say
   }
 });
 
+test("a decoder that ships only .bin weights is downloaded as such and gives the image its safetensors give", async () => {
+  const decoder = ROLE_MODELS.decoder.repo;
+  const safetensors = ["movq/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors"];
+  const hub = await startHubServer({ [decoder]: { dir: join(REAL, "decoder"), omit: safetensors } });
+  let r: Run;
+  try {
+    r = await kandinsky(["generate", "a red cat!", "--negative-prompt", "blurry", ...SMALL, "--prior", join(REAL, "prior"), "-o", "bin.png"],
+      { HF_HUB_CACHE: join(work, "bin-cache"), HF_ENDPOINT: hub.url });
+  } finally {
+    await hub.close();
+  }
+  succeeded(r);
+  assert.ok(hub.count(decoder, "unet/diffusion_pytorch_model.bin") > 0);
+  assert.deepEqual(await readFile(join(work, "bin.png")), await readFile(join(work, "gen.png")));
+});
+
 test("a repo of the wrong role fails in one line after its metadata, before any weight file is fetched", async () => {
   const hub = await startHubServer({ [ROLE_MODELS.decoder.repo]: { dir: join(REAL, "decoder") } });
   let r: Run;

@@ -166,11 +166,11 @@ test("a .bin-only component is downloaded and the snapshot is complete; where bo
   assert.deepEqual(await readFile(join(dir, "unet/diffusion_pytorch_model.bin")), await readFile(join(real, "decoder/unet/diffusion_pytorch_model.bin")));
   assert.deepEqual(await missingPipelineFiles(dir), []);
 
-  // Offline, that snapshot is complete as it is; with its .bin blob gone, the unet has no weights.
+  // Offline, that snapshot is complete as it is; with its .bin blob gone, it is not.
   process.env["HF_HUB_OFFLINE"] = "1";
   assert.equal(await resolveModel(DECODER), dir);
   await rm(join(dirname(join(dir, "unet/diffusion_pytorch_model.bin")), await readlink(join(dir, "unet/diffusion_pytorch_model.bin"))));
-  assert.deepEqual(await missingPipelineFiles(dir), ["unet/ has no weights (safetensors or .bin)"]);
+  assert.deepEqual(await missingPipelineFiles(dir), ["unet/diffusion_pytorch_model.bin is missing"]);
 });
 
 test("sharded .bin weights need every shard their index names", async () => {
@@ -183,6 +183,11 @@ test("sharded .bin weights need every shard their index names", async () => {
       await writeFile(join(root, "text_encoder", name!), text!);
     }
     assert.deepEqual(await missingPipelineFiles(root), ["text_encoder/pytorch_model-00002-of-00002.bin is missing"]);
+    await rm(join(root, "text_encoder", "pytorch_model.bin.index.json"));
+    await rm(join(root, "text_encoder", "pytorch_model-00001-of-00002.bin"));
+    assert.deepEqual(await missingPipelineFiles(root), ["text_encoder/ has no weights (safetensors or .bin)"]);
+    await writeFile(join(root, "text_encoder", "pytorch_model.bin.index.json"), JSON.stringify(index));
+    await writeFile(join(root, "text_encoder", "pytorch_model-00001-of-00002.bin"), "x");
     await writeFile(join(root, "text_encoder", "pytorch_model-00002-of-00002.bin"), "y");
     assert.deepEqual(await missingPipelineFiles(root), []);
   } finally {
@@ -302,7 +307,7 @@ test("a cache laid out by Python's huggingface_hub is used offline", async () =>
   // A snapshot whose weights blob is gone is not complete: offline, that is the clear error.
   await rm(await readlink(join(dir, "prior/diffusion_pytorch_model.safetensors")).then((t) => join(dir, "prior", t)));
   await assert.rejects(resolveModel(PRIOR), /is not in the Hugging Face cache/);
-  assert.match(await describeCache(), /incomplete: prior\/ has no weights \(safetensors or \.bin\)/);
+  assert.match(await describeCache(), /incomplete: prior\/diffusion_pytorch_model\.safetensors is missing/);
 });
 
 test("offline without a cached copy fails with a clear error", async () => {

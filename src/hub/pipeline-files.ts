@@ -1,7 +1,8 @@
 // Which files of a diffusers repo a pipeline needs: used to pick what to
 // download from a repo listing and to tell whether a local snapshot is usable.
-import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { findWeightFiles } from "../weights/checkpoint.js";
 import { readModelIndex } from "../weights/config.js";
 
 export type Variant = "fp16";
@@ -90,30 +91,24 @@ async function componentProblem(root: string, name: string): Promise<string | un
   const files = await readdir(dir).catch(() => undefined);
   if (!files || files.length === 0) return `${name}/ is missing`;
   if (!files.includes("config.json")) return undefined; // tokenizer, scheduler, image processor
-  const present: string[] = [];
-  for (const f of files) if (await isFile(join(dir, f))) present.push(`${name}/${f}`);
-  const weights = selectFiles(present).map(weightFile).filter((w) => w !== undefined);
-  if (weights.length === 0) return `${name}/ has no weights (safetensors or .bin)`;
-  if (weights.some((w) => w.kind === "single")) return undefined;
-  const indexes = weights.filter((w) => w.kind === "index");
-  if (indexes.length === 0) return `${name}/ has ${weights[0]!.format} shards but no index`;
-  for (const index of indexes) {
-    const { weight_map } = JSON.parse(await readFile(join(root, index.path), "utf8")) as {
-      weight_map: Record<string, string>;
-    };
-    for (const shard of new Set(Object.values(weight_map))) {
-      if (!present.includes(`${name}/${shard}`)) return `${name}/${shard} is missing`;
-    }
+  if (!files.some((f) => isWeightFile(`${name}/${f}`))) return `${name}/ has no weights (safetensors or .bin)`;
+  // The files the loader would read, each of which must be there (a snapshot link whose blob is gone is not).
+  let paths: string[];
+  try {
+    paths = findWeightFiles(dir).paths;
+  } catch (e) {
+    return (e as Error).message;
   }
+  for (const path of paths) if (!(await isFile(path))) return `${name}/${relative(dir, path)} is missing`;
   return undefined;
 }
 
 /**
  * What keeps a local pipeline folder from being usable, or [] when nothing:
  * every component listed in model_index.json needs its folder, and model
- * components (those with a config.json) need weights: safetensors, else a
- * `.bin`. Either variant counts, like the download's fallback: offline we
- * cannot tell which variants the repo has.
+ * components (those with a config.json) the weight files Checkpoint would
+ * read (safetensors, else a `.bin`). Either variant counts, like the
+ * download's fallback: offline we cannot tell which variants the repo has.
  */
 export async function missingPipelineFiles(root: string): Promise<string[]> {
   let components: string[];
