@@ -3,12 +3,16 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { ROLES } from "../pipelines/roles.js";
 import { addModelOptions, engineInit, type ModelOptions } from "./models.js";
-import { integer, nonNegativeInteger, number } from "./options.js";
+import { integer, nonNegativeInteger, number, positiveInteger } from "./options.js";
 import { say, UserError } from "./errors.js";
 import type { ServeOptions } from "../server/index.js";
+import { LIMIT_DEFAULTS } from "../server/limits.js";
 
-interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, "models" | "predictTimeoutS"> {
+type Renamed = "models" | "predictTimeoutS" | "stopGraceS" | "requestTimeoutS";
+interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, Renamed> {
   predictTimeout?: number;
+  stopGrace?: number;
+  requestTimeout?: number;
 }
 
 function port(value: string): number {
@@ -28,6 +32,14 @@ function url(value: string): string {
   return value;
 }
 
+function hosts(value: string, previous: string[] = []): string[] {
+  const list = value.split(",").map((h) => h.trim()).filter(Boolean);
+  if (list.length === 0) throw new InvalidArgumentError("expected host names, comma-separated");
+  return [...previous, ...list];
+}
+
+const d = LIMIT_DEFAULTS;
+
 export function addServeCommand(program: Command): void {
   const cmd = program
     .command("serve")
@@ -38,7 +50,13 @@ export function addServeCommand(program: Command): void {
     .option("--upload-url <url>", "PUT output files to <url>/<name> instead of returning data URLs (as Cog's --upload-url)", url)
     .option("--data-dir <dir>", "where requests and results are kept", "kandinsky-data")
     .option("--queue-size <n>", "how many predictions may wait behind the running one", nonNegativeInteger, 8)
-    .option("--predict-timeout <s>", "time limit of one prediction in seconds, model loading included (default: 3600)", seconds);
+    .option("--predict-timeout <s>", `time limit of one prediction in seconds, model loading included (default: ${d.predictTimeoutS})`, seconds)
+    .option("--stop-grace <s>", `seconds a prediction past its time limit may take to reach its next step before its worker is killed (default: ${d.stopGraceS})`, seconds)
+    .option("--request-timeout <s>", `seconds a client has to send a whole request, headers and body (default: ${d.requestTimeoutS})`, seconds)
+    .option("--max-input-pixels <n>", `largest image input in pixels, checked before decoding (default: ${d.maxInputPixels}, 4096x4096)`, positiveInteger)
+    .option("--deny-private-urls", "refuse image, webhook and upload URLs that resolve to loopback or private addresses (default: on unless --host is loopback)")
+    .option("--no-deny-private-urls", "reach any address")
+    .option("--allow-url-hosts <hosts>", "comma-separated hosts (or *.domain) reached even at private addresses", hosts);
   addModelOptions(cmd, ROLES);
   cmd.addHelpText("after", `
 Examples:
@@ -51,7 +69,8 @@ Examples:
     const { startServer } = await import("../server/index.js");
     const server = await startServer({
       host: o.host, port: o.port, token: o.token, uploadUrl: o.uploadUrl, dataDir: o.dataDir, queueSize: o.queueSize,
-      predictTimeoutS: o.predictTimeout,
+      predictTimeoutS: o.predictTimeout, stopGraceS: o.stopGrace, requestTimeoutS: o.requestTimeout, maxInputPixels: o.maxInputPixels,
+      denyPrivateUrls: o.denyPrivateUrls, allowUrlHosts: o.allowUrlHosts,
       // The server reports the outcome to clients; the console hears it too.
       models: () => engineInit(ROLES, o).then(
         ({ init }) => (say("models ready"), init),
@@ -65,10 +84,11 @@ Examples:
       throw new UserError(e.message, { cause: e });
     });
     say(`serving on ${server.url}`);
-    await new Promise((stop) => {
+    const signal = await new Promise<string>((stop) => {
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
     });
+    say(`${signal}: stopping (a second one ends at once)`);
     await server.close();
   });
 }

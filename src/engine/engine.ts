@@ -48,6 +48,11 @@ export class Engine {
     return this.busy;
   }
 
+  /** The inference process's id, while there is one. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   async run(request: GenerateRequest, ctl: JobControl = {}): Promise<GenerateResult> {
     if (this.busy) throw new Error("the engine is already running a job");
     this.busy = true;

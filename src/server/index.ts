@@ -6,7 +6,9 @@ import type { WorkerInit } from "../engine/protocol.js";
 import { loadPage } from "./page.js";
 import { buildApp, type SetupState } from "./routes.js";
 import { Runner } from "./runner.js";
-import { PredictionStore } from "./store.js";
+import { LIMIT_DEFAULTS } from "./limits.js";
+import { PredictionStore, removeStaleTemps } from "./store.js";
+import { isLoopbackHost, UrlPolicy } from "./url-policy.js";
 
 export interface ServeOptions {
   host: string;
@@ -16,11 +18,19 @@ export interface ServeOptions {
   dataDir: string;
   queueSize: number;
   models: () => Promise<WorkerInit> /* resolves/downloads the models; called at startup */;
-  /** Time limit of one prediction, model loading included; a run past it has its worker restarted. Default 3600. */
+  /** Time limit of one prediction, model loading included. Defaults: LIMIT_DEFAULTS. */
   predictTimeoutS?: number;
+  /** How long a prediction past its limit may take to reach its next step before its worker is killed. */
+  stopGraceS?: number;
+  /** Time a client has to send a whole request, headers and body; slower ones get a 408. */
+  requestTimeoutS?: number;
+  /** Largest image input, in pixels; larger ones get a 422 before they are decoded. */
+  maxInputPixels?: number;
+  /** Refuse request-supplied URLs that resolve to private addresses. Default: when `host` is not loopback. */
+  denyPrivateUrls?: boolean;
+  /** Hosts request-supplied URLs may reach even at private addresses (the --upload-url host is one). */
+  allowUrlHosts?: string[];
 }
-
-const DEFAULT_TIMEOUT_S = 3600;
 const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
 /**
@@ -29,16 +39,29 @@ const { version } = JSON.parse(readFileSync(new URL("../../../package.json", imp
  */
 export async function startServer(o: ServeOptions): Promise<{ url: string; close(): Promise<void> }> {
   if (!Number.isInteger(o.queueSize) || o.queueSize < 0) throw new Error(`queue size must be an integer >= 0, got ${o.queueSize}`);
-  const timeoutS = o.predictTimeoutS ?? DEFAULT_TIMEOUT_S;
-  if (!(timeoutS > 0)) throw new Error(`the prediction time limit must be > 0 seconds, got ${timeoutS}`);
+  const seconds = (name: string, value: number) => {
+    if (!(value > 0)) throw new Error(`${name} must be > 0 seconds, got ${value}`);
+    return value * 1000;
+  };
+  const timeoutMs = seconds("the prediction time limit", o.predictTimeoutS ?? LIMIT_DEFAULTS.predictTimeoutS);
+  const stopGraceMs = seconds("the stop grace", o.stopGraceS ?? LIMIT_DEFAULTS.stopGraceS);
+  const requestTimeoutMs = seconds("the request timeout", o.requestTimeoutS ?? LIMIT_DEFAULTS.requestTimeoutS);
+  const maxInputPixels = o.maxInputPixels ?? LIMIT_DEFAULTS.maxInputPixels;
+  if (!(Number.isInteger(maxInputPixels) && maxInputPixels > 0)) throw new Error(`the input pixel limit must be an integer > 0, got ${maxInputPixels}`);
+  const urlPolicy = new UrlPolicy({
+    denyPrivate: o.denyPrivateUrls ?? !isLoopbackHost(o.host),
+    allowHosts: [...(o.allowUrlHosts ?? []), ...(o.uploadUrl ? [new URL(o.uploadUrl).hostname] : [])],
+  });
+
   const store = new PredictionStore(o.dataDir);
   await store.open();
   const outputDir = join(o.dataDir, "outputs");
   await mkdir(outputDir, { recursive: true });
-  const runner = new Runner(store, { queueSize: o.queueSize, timeoutMs: timeoutS * 1000, outputDir });
+  await removeStaleTemps(outputDir);
+  const runner = new Runner(store, { queueSize: o.queueSize, timeoutMs, stopGraceMs, outputDir, urlPolicy });
   const setup: SetupState = { status: "starting", started_at: new Date().toISOString(), completed_at: null, logs: "" };
   const app = buildApp({
-    runner, store, setup, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl,
+    runner, store, setup, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy,
   });
   try {
     await app.listen({ host: o.host, port: o.port });
@@ -72,6 +95,7 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
       closed = true;
       await runner.close();
       await app.close();
+      await store.close();
     },
   };
 }

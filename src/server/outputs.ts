@@ -3,7 +3,9 @@
 import { join } from "node:path";
 import { encodeImage, EXTENSION, type ImageFormat } from "../image/io.js";
 import type { RgbImage } from "../image/rgb.js";
+import { discard, outbound, type OutboundResponse } from "./outbound.js";
 import { writeFileDurable } from "./store.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 export interface OutputFile {
   name: string;
@@ -25,20 +27,20 @@ export async function writeOutputs(images: RgbImage[], id: string, format: Image
  * Data URLs, or with `uploadTo` a PUT of each file to `<uploadTo>/<name>` (Cog's --upload-url convention),
  * returning the URL the server gives in Location, else the one uploaded to, without its query (signing) part.
  */
-export async function publishOutputs(files: OutputFile[], uploadTo?: string): Promise<string[]> {
+export async function publishOutputs(files: OutputFile[], policy: UrlPolicy, uploadTo?: string): Promise<string[]> {
   if (!uploadTo) return files.map((f) => `data:${f.mime};base64,${f.bytes.toString("base64")}`);
   const base = uploadTo.endsWith("/") ? uploadTo : `${uploadTo}/`;
   return Promise.all(files.map(async (f) => {
     const url = new URL(encodeURIComponent(f.name), base);
-    let res: Response;
+    let res: OutboundResponse;
     try {
-      res = await fetch(url, { method: "PUT", body: f.bytes, headers: { "content-type": f.mime }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
+      res = await outbound(url, { method: "PUT", body: f.bytes, headers: { "content-type": f.mime }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS), policy });
     } catch (e) {
       throw new Error(`uploading ${f.name} to ${url.origin} failed: ${(e as Error).message}`);
     }
-    await res.body?.cancel();
+    discard(res);
     if (!res.ok) throw new Error(`uploading ${f.name} to ${url.origin} failed: HTTP ${res.status}`);
-    const final = new URL(res.headers.get("location") ?? url.href, url);
+    const final = new URL(res.headers.location ?? url.href, url);
     final.search = "";
     return final.href;
   }));

@@ -1,14 +1,24 @@
 // The HTTP API (Cog's prediction API plus polling and event streams) and the web page, on fastify.
 import { randomUUID, timingSafeEqual } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { InputError, validationDetails } from "./errors.js";
 import { toGenerateRequest } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
 import type { Asset } from "./page.js";
 import { Job, QueueFullError, type Runner } from "./runner.js";
-import { ID_PARAMS_SCHEMA, PREDICTION_REQUEST_SCHEMA, type PredictionRequest } from "./schema.js";
-import type { Prediction, PredictionStore } from "./store.js";
+import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, PREDICTION_REQUEST_SCHEMA, type PredictionRequest } from "./schema.js";
+import { isStorageFull, type Prediction, type PredictionStore } from "./store.js";
+import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
 import { WebhookSender } from "./webhooks.js";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Served without the bearer token. Every route needs the token unless it says `public: true`. */
+    public?: boolean;
+  }
+}
 
 /** Room for a few images as data URLs (each at most MAX_IMAGE_BYTES). */
 const BODY_LIMIT = 64 * 2 ** 20;
@@ -29,6 +39,11 @@ export interface AppContext {
   version: string;
   token?: string;
   uploadUrl?: string;
+  /** Time a client has to send a whole request (headers and body). */
+  requestTimeoutMs: number;
+  maxInputPixels: number;
+  /** Which hosts request-supplied URLs (images, webhooks, output_file_prefix) may reach. */
+  urlPolicy: UrlPolicy;
 }
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>;
@@ -38,12 +53,51 @@ const notFound = (reply: FastifyReply) => {
   return reply;
 };
 
+/** How often Node checks request deadlines (its default, 30 s, would let a 10 s limit run to 40 s). */
+const DEADLINE_CHECK_MS = 1000;
+
+/**
+ * A reply to a connection that never became a request (too slow, malformed): written on the socket, since
+ * there is no request to reply to, in the same {"detail": ...} shape as every other error.
+ */
+function clientError(requestTimeoutMs: number) {
+  return (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === "ECONNRESET" || socket.destroyed) return;
+    const [status, detail] = err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, `the request (headers and body) did not arrive within ${requestTimeoutMs / 1000} s`]
+      : err.code === "HPE_HEADER_OVERFLOW" ? [431, "the request headers are too large"] : [400, `malformed HTTP request (${err.code ?? err.message})`];
+    const body = JSON.stringify({ detail });
+    if (socket.writable && socket.bytesWritten === 0) {
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    }
+    socket.destroy();
+  };
+}
+
 export function buildApp(ctx: AppContext): FastifyInstance {
   const { runner, store, setup } = ctx;
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
     forceCloseConnections: true,
+    // A whole request (headers, then body) has requestTimeoutMs to arrive; a client trickling bytes gets a 408.
+    // The connection itself has no idle limit: a synchronous prediction keeps it silent for as long as it runs.
+    requestTimeout: ctx.requestTimeoutMs,
+    http: {
+      requestTimeout: ctx.requestTimeoutMs,
+      headersTimeout: ctx.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(DEADLINE_CHECK_MS, ctx.requestTimeoutMs / 2),
+    },
+    clientErrorHandler: clientError(ctx.requestTimeoutMs),
+    // Any id the schema accepts can be read back in a path.
+    routerOptions: { maxParamLength: ID_MAX_LENGTH },
+    // The router's own refusals (an undecodable path, an over-long parameter) in the same shape as ours.
+    frameworkErrors: (err, _req, res) => {
+      const long = err.code === "FST_ERR_MAX_PARAM_LENGTH";
+      const detail = long ? `a path segment is longer than ${ID_MAX_LENGTH} characters, the longest a prediction id may be` : err.message;
+      return (res as FastifyReply).code(long ? 414 : err.statusCode ?? 400).send({ detail });
+    },
     // Unknown input fields are refused rather than dropped, and types are not coerced: "512" is not a width.
     // Formats stay annotations (OpenAPI's "uri" marks file inputs): ajv-formats' URI regex overflows the stack
     // on a data URL of a few MB. Patterns check the schemes; URLs are parsed where they are used.
@@ -56,29 +110,39 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       return reply.code(422).send({ detail: validationDetails(err.validation, where) });
     }
     if (err instanceof InputError) return reply.code(422).send({ detail: [err.detail] });
+    if (isStorageFull(err)) {
+      console.error("kandinsky serve:", err.message);
+      return reply.code(507).send({ detail: `the server's storage is full, so the prediction cannot be stored (${(err as NodeJS.ErrnoException).code}); retry later` });
+    }
     const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (code === 500) console.error("kandinsky serve:", err);
     return reply.code(code).send({ detail: code === 500 ? `internal error: ${err.message}` : err.message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `Not Found: ${req.method} ${req.url.split("?")[0]}` }));
 
+  // Decided on the route that matched (after the router decoded and normalised the path), never on the raw
+  // URL text: "/%70redictions" and "http://host/predictions" are /predictions too. Routes are closed unless
+  // they say `config: { public: true }`; an unknown path needs the token as well, so probing reveals nothing.
   if (ctx.token) {
     const expected = Buffer.from(`Bearer ${ctx.token}`);
     app.addHook("onRequest", async (req, reply) => {
-      if (!req.url.startsWith("/predictions")) return; // the page, discovery, health and schema stay open
+      if (req.routeOptions.config.public) return;
       const got = Buffer.from(req.headers.authorization ?? "");
       if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
         return reply.code(401).header("www-authenticate", "Bearer").send({ detail: "missing or wrong bearer token (Authorization: Bearer <token>)" });
       }
     });
   }
+  // Open: the page and its files, discovery, the schema and the health check (load balancers probe it). Cog
+  // itself has no authentication (Replicate's platform puts it in front); this token is ours.
+  const open = { config: { public: true } };
 
   const asset = (reply: FastifyReply, name: string) => {
     const a = ctx.page.get(name)!;
     return reply.type(a.type).header("cache-control", "no-cache").send(a.body);
   };
 
-  app.get("/", (req, reply) => {
+  app.get("/", open, (req, reply) => {
     if ((req.headers.accept ?? "").includes("text/html")) return asset(reply, "index.html");
     return {
       kandinsky_version: ctx.version,
@@ -92,16 +156,16 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       prediction_events_url: "/predictions/{prediction_id}/events",
     };
   });
-  app.get("/static/:name", (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+  app.get("/static/:name", open, (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
     const { name } = req.params;
     if (name === "index.html" || !ctx.page.has(name)) return notFound(reply);
     return asset(reply, name);
   });
 
   const openapi = openApiDocument(ctx.version);
-  app.get("/openapi.json", () => openapi);
+  app.get("/openapi.json", open, () => openapi);
 
-  app.get("/health-check", () => ({
+  app.get("/health-check", open, () => ({
     status: setup.status === "starting" ? "STARTING" : setup.status === "failed" ? "SETUP_FAILED" : runner.full ? "BUSY" : "READY",
     setup,
     version: { kandinsky: ctx.version },
@@ -121,7 +185,12 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       throw new InputError(["body", "id"], "must match the prediction id in the URL");
     }
     for (const field of ["webhook", "output_file_prefix"] as const) {
-      if (body[field] !== undefined && !URL.canParse(body[field])) throw new InputError(["body", field], "is not a valid URL");
+      const url = body[field];
+      if (url === undefined) continue;
+      if (!URL.canParse(url)) throw new InputError(["body", field], "is not a valid URL");
+      await ctx.urlPolicy.check(new URL(url)).catch((e: Error) => {
+        throw e instanceof UrlRefusedError ? new InputError(["body", field], `is not reached: ${e.message}`) : e;
+      });
     }
     const id = pathId ?? body.id;
     const respondAsync = /\brespond-async\b/.test(String(req.headers.prefer ?? ""));
@@ -132,7 +201,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     // The same id again is the same prediction (Cog's idempotent creation), not a second run.
     const existing = id === undefined ? undefined : await find(id);
     if (existing) return reply200or202(reply, existing, respondAsync);
-    const request = await toGenerateRequest(body.input, runner.hasInpaint);
+    const request = await toGenerateRequest(body.input, { canInpaint: runner.hasInpaint, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy });
     const raced = id === undefined ? undefined : runner.job(id);
     if (raced) return reply200or202(reply, raced, respondAsync);
 
@@ -153,7 +222,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       job = await runner.submit({
         prediction,
         request,
-        webhook: body.webhook ? new WebhookSender(body.webhook, new Set(body.webhook_events_filter)) : undefined,
+        webhook: body.webhook ? new WebhookSender(body.webhook, new Set(body.webhook_events_filter), ctx.urlPolicy) : undefined,
         uploadTo: body.output_file_prefix ?? ctx.uploadUrl,
       });
     } catch (e) {

@@ -1,5 +1,5 @@
 // One prediction at a time on one Engine, a bounded queue behind it. A prediction whose worker crashes, or
-// that overruns the time limit, fails; a crashed or stuck worker is replaced by a fresh Engine; the queue goes on.
+// that overruns the time limit, fails; a crashed or hung worker is replaced by a fresh Engine; the queue goes on.
 import { basename, dirname } from "node:path";
 import { Engine, EngineCrashedError } from "../engine/engine.js";
 import type { WorkerInit } from "../engine/protocol.js";
@@ -9,7 +9,8 @@ import { randomSeed } from "../noise/noise-source.js";
 import { publishOutputs, writeOutputs } from "./outputs.js";
 import type { WebhookSender } from "./webhooks.js";
 import type { WebhookEvent } from "./schema.js";
-import { isTerminal, type Prediction, type PredictionStore, type Status } from "./store.js";
+import { isStorageFull, isTerminal, type Prediction, type PredictionStore, type Status } from "./store.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 /** What an events stream (GET /predictions/{id}/events) receives. */
 export type StreamEvent =
@@ -77,13 +78,21 @@ export class Job {
 
 export interface RunnerOptions {
   queueSize: number;
+  /** Time limit of one prediction. */
   timeoutMs: number;
+  /** How long a run past its limit may take to reach its next step before its worker is killed. */
+  stopGraceMs: number;
   outputDir: string;
+  /** For uploads to a request's output_file_prefix. */
+  urlPolicy: UrlPolicy;
 }
 
 const SHUTDOWN_ERROR = "the server shut down before this prediction finished";
-/** How long a cancelled run may take to reach its next step (a full-size step on a CPU can take many seconds). */
-const STOP_GRACE_MS = 60_000;
+/** How long shutting down waits for the last webhooks (a supervisor's stop timeout is often 10 s). */
+const SHUTDOWN_FLUSH_MS = 5000;
+
+/** An error's message, saying so when it is a full disk. */
+const storageMessage = (e: Error) => (isStorageFull(e) ? `the server's storage is full (${e.message})` : e.message);
 
 /** Whether `p` settles (either way) within `ms`. */
 async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -162,20 +171,20 @@ export class Runner {
     return true;
   }
 
-  /** Fails what is queued, stops what runs (at its next step), stops the engine and sends the last webhooks. */
+  /**
+   * Fails what is queued and what runs, stops the inference process at once (waiting for its next step would
+   * only delay the exit: the prediction fails either way) and sends the last webhooks, waiting SHUTDOWN_FLUSH_MS
+   * at most (a record not written by then is failed at the next start).
+   */
   async close(): Promise<void> {
     this.closing = true;
     const jobs = [...this.jobs.values()];
     for (const job of this.pending.splice(0)) void this.finish(job, "failed", SHUTDOWN_ERROR);
-    if (this.current) {
-      this.current.abort.abort();
-      await settledWithin(this.current.done, STOP_GRACE_MS);
-    }
     if (this.engine) await this.stopEngine(this.engine);
-    await Promise.all(jobs.map(async (j) => {
+    await settledWithin(Promise.all(jobs.map(async (j) => {
       await j.done;
       await j.spec.webhook?.flushed();
-    }));
+    })), SHUTDOWN_FLUSH_MS);
   }
 
   private newEngine(): Engine {
@@ -189,11 +198,11 @@ export class Runner {
     await settledWithin(engine.close(), 5000);
   }
 
-  private replaceEngine(why: string): void {
+  private async replaceEngine(why: string): Promise<void> {
     console.warn(`kandinsky serve: ${why}; starting a new inference worker`);
     const old = this.engine!;
     this.engine = this.newEngine();
-    void this.stopEngine(old);
+    await this.stopEngine(old);
   }
 
   private pump(): void {
@@ -219,8 +228,10 @@ export class Runner {
       job.log(`Using seed: ${seed}`);
       const result = await this.generate(job, { ...job.spec.request, seed });
       const input = p.input;
-      const files = await writeOutputs(result.images, p.id, input.output_format, input.output_quality, this.opts.outputDir);
-      p.output = await publishOutputs(files, job.spec.uploadTo);
+      const files = await writeOutputs(result.images, p.id, input.output_format, input.output_quality, this.opts.outputDir).catch((e: Error) => {
+        throw new Error(`the outputs could not be stored: ${storageMessage(e)}`);
+      });
+      p.output = await publishOutputs(files, this.opts.urlPolicy, job.spec.uploadTo);
       job.emit({ event: "output", data: job.snapshot() });
       job.hook("output");
       await this.finish(job, "succeeded");
@@ -232,9 +243,8 @@ export class Runner {
 
   /**
    * Engine.run under the time limit. A run past it is cancelled like a client cancel (the worker stops at its
-   * next step and stays usable); one that does not stop within STOP_GRACE_MS has a stuck worker, which is
-   * replaced, as is a crashed one. (Killing the inference process drops its loaded models, so that is the
-   * last resort.)
+   * next step and stays usable, models loaded); one that has not stopped within stopGraceMs has a hung (or
+   * very slow) worker, which is killed and replaced before the queue goes on, as is a crashed one.
    */
   private async generate(job: Job, request: GenerateRequest): Promise<GenerateResult> {
     const run = this.engine!.run(request, {
@@ -253,14 +263,16 @@ export class Runner {
     run.catch(() => {}); // awaited below, or abandoned with a stuck worker
     if (!(await settledWithin(run, this.opts.timeoutMs))) {
       job.abort.abort();
-      const stopped = await settledWithin(run, STOP_GRACE_MS);
-      if (!stopped && !this.closing) this.replaceEngine("a prediction overran its time limit and its worker did not stop");
+      const stopped = await settledWithin(run, this.opts.stopGraceMs);
+      if (!stopped && !this.closing) {
+        await this.replaceEngine(`a prediction overran its time limit and its worker did not reach its next step within ${this.opts.stopGraceMs / 1000} s`);
+      }
       throw new Error(`the prediction took longer than the server's limit of ${this.opts.timeoutMs / 1000} s`);
     }
     try {
       return await run;
     } catch (e) {
-      if (e instanceof EngineCrashedError && !this.closing) this.replaceEngine(e.message);
+      if (e instanceof EngineCrashedError && !this.closing) await this.replaceEngine(e.message);
       throw e;
     }
   }
@@ -276,9 +288,11 @@ export class Runner {
     try {
       await this.store.save(p);
     } catch (e) {
+      // Reported failed; the record reaches the disk when it has room again (else the next start fails it).
       p.status = "failed";
       p.output = null;
-      p.error = `the prediction could not be stored: ${(e as Error).message}`;
+      p.error = `the prediction could not be stored: ${storageMessage(e as Error)}`;
+      await this.store.saveEventually(p);
     }
     this.jobs.delete(p.id);
     job.settle();

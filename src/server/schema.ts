@@ -8,8 +8,9 @@ export const OUTPUT_FORMATS = ["png", "jpeg", "webp"] as const;
 export const WEBHOOK_EVENTS = ["start", "output", "logs", "completed"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
-/** Prediction ids name files under the data folder, so they are kept to a safe alphabet. */
-const ID_PATTERN = "^[A-Za-z0-9_-]{1,128}$";
+/** Prediction ids name files under the data folder, so they are kept to a safe alphabet and length. */
+export const ID_MAX_LENGTH = 128;
+const ID_PATTERN = `^[A-Za-z0-9_-]{1,${ID_MAX_LENGTH}}$`;
 
 const imageUrl = (description: string) =>
   ({ type: "string", format: "uri", pattern: "^(data:|https?://)", description });

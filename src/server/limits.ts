@@ -1,0 +1,16 @@
+// The defaults of `kandinsky serve`'s limits, in one place for the server, its command line and its --help.
+// (Kept free of imports: the CLI reads them without loading the HTTP stack.)
+export const LIMIT_DEFAULTS = {
+  /** Time limit of one prediction in seconds, model loading included (--predict-timeout). */
+  predictTimeoutS: 3600,
+  /**
+   * Seconds a prediction past its time limit may take to reach its next step before its worker is killed
+   * (--stop-grace). A step of the tiny models takes milliseconds, a full-size CPU step several seconds; a killed
+   * worker costs a model reload, a hung one would hold the queue.
+   */
+  stopGraceS: 5,
+  /** Seconds a client has to send a whole request, headers and body (--request-timeout). */
+  requestTimeoutS: 60,
+  /** Largest image input in pixels, checked from the header before decoding (--max-input-pixels): 4096x4096. */
+  maxInputPixels: 4096 * 4096,
+};
