@@ -7,6 +7,9 @@ import { addDownloadCommand } from "./download.js";
 import { addServeCommand } from "./serve.js";
 import { reportError } from "./errors.js";
 
+/** How often the parent's presence is checked (a process cannot be told of it; Linux's PDEATHSIG is not exposed). */
+const PARENT_CHECK_MS = 500;
+
 const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
 const program = new Command("kandinsky")
@@ -26,6 +29,15 @@ Examples:
 
 Run kandinsky <command> --help for a command's options.
 `);
+// A wrapper that is stopped may not pass the signal on (npx does not): when the parent goes away, this process
+// is reparented, and ends as if it had been sent SIGTERM, so that a supervisor stopping the command stops the service.
+const parent = process.ppid;
+const parentWatch = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(parentWatch);
+  process.kill(process.pid, "SIGTERM");
+}, PARENT_CHECK_MS).unref();
+
 addImageCommands(program);
 addDownloadCommand(program);
 addServeCommand(program);
