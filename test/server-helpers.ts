@@ -1,9 +1,10 @@
-// Shared by the server tests: the tiny models, a started server, a JSON client and a loopback receiver
-// (webhooks, uploads, image downloads).
-import { createServer, type IncomingMessage } from "node:http";
+// Shared by the server tests: the tiny models, a started server, a JSON client, raw HTTP, a loopback receiver
+// (webhooks, uploads, image downloads) and hostile images.
+import { createServer, request, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { crc32, deflateSync } from "node:zlib";
 import type { WorkerInit } from "../src/engine/protocol.js";
 import { buildOptionsFor } from "../src/pipelines/components.js";
 import { startServer, type ServeOptions } from "../src/server/index.js";
@@ -68,8 +69,49 @@ export interface Received {
   body: Buffer;
 }
 
-/** A loopback HTTP server that records every request and serves `files` on GET. */
-export async function receiver(files: Record<string, Buffer> = {}) {
+/** A request exactly as written: the path is sent as is (percent-encoded, absolute-form), not normalised as fetch would. */
+export function rawRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, method, path, headers: body === undefined ? headers : { "content-type": "application/json", ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode!, body: res.headers["content-type"]?.includes("json") ? JSON.parse(text) : text });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * A valid 1-bit grey PNG of width x height, all black: a few KB that declare (and would decode to) a huge
+ * image, as a decompression bomb does.
+ */
+export function pngBomb(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const typed = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const out = Buffer.alloc(typed.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    typed.copy(out, 4);
+    out.writeUInt32BE(crc32(typed), typed.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13); // bit depth 1, colour type 0 (grey), deflate, no filter, no interlace
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 1;
+  const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height); // each row: filter type 0, then zero bits
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header), chunk("IDAT", deflateSync(rows, { level: 9 })), chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+/** A loopback HTTP server that records every request, serves `files` on GET and answers `redirects` with a 302. */
+export async function receiver(files: Record<string, Buffer> = {}, redirects: Record<string, string> = {}) {
   const requests: Received[] = [];
   const read = async (req: IncomingMessage) => {
     const chunks: Buffer[] = [];
@@ -78,6 +120,10 @@ export async function receiver(files: Record<string, Buffer> = {}) {
   };
   const server = createServer(async (req, res) => {
     const body = await read(req);
+    if (req.method === "GET" && redirects[req.url ?? ""]) {
+      res.writeHead(302, { location: redirects[req.url!] }).end();
+      return;
+    }
     if (req.method === "GET") {
       const file = files[req.url ?? ""];
       res.writeHead(file ? 200 : 404).end(file);
