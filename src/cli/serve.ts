@@ -84,9 +84,14 @@ Examples:
       throw new UserError(e.message, { cause: e });
     });
     say(`serving on ${server.url}`);
-    const signal = await new Promise<string>((stop) => {
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const stop = (s: NodeJS.Signals) => {
+        process.off("SIGINT", stop);
+        process.off("SIGTERM", stop);
+        resolve(s);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
     });
     say(`${signal}: stopping (a second one ends at once)`);
     await server.close();
