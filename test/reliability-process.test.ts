@@ -36,8 +36,8 @@ function stat(pid: number): { ppid: number; state: string } | undefined {
 const childrenOf = (pid: number) => readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number).filter((p) => stat(p)?.ppid === pid);
 
 /** Starts `argv` (node and its arguments), waits for "serving on <url>" and "models ready" on stderr. */
-async function start(argv: string[]): Promise<{ proc: ChildProcess; url: string; stdout: () => string }> {
-  const env = { ...process.env, HF_HUB_CACHE: join(work, "no-cache"), HF_ENDPOINT: "http://127.0.0.1:9" };
+async function start(argv: string[], extraEnv: Record<string, string> = {}): Promise<{ proc: ChildProcess; url: string; stdout: () => string }> {
+  const env = { ...process.env, HF_HUB_CACHE: join(work, "no-cache"), HF_ENDPOINT: "http://127.0.0.1:9", ...extraEnv };
   const proc = spawn(process.execPath, argv, { cwd: work, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -74,6 +74,21 @@ test("SIGTERM to a wrapper that does not pass it on: the server and its worker e
     assert.match(record.error, /shut down/);
   } finally {
     for (const p of pids) if (stat(p)) process.kill(p, "SIGKILL");
+  }
+});
+
+test("KANDINSKY_DETACHED=1: a server started to outlive its parent keeps serving", async () => {
+  const { proc: wrapper, url, stdout } = await start(["-e", WRAPPER, CLI, "serve", "--port", "0", "--data-dir", join(work, "detached"), ...MODELS],
+    { KANDINSKY_DETACHED: "1" });
+  const server = Number(stdout().trim());
+  try {
+    wrapper.kill("SIGTERM");
+    await once(wrapper, "exit");
+    await waitFor("the server to be reparented", () => (stat(server)?.ppid !== wrapper.pid) || undefined);
+    await new Promise((r) => setTimeout(r, 1500)); // three of the parent checks
+    assert.equal((await client(url)("GET", "/health-check")).body.status, "READY");
+  } finally {
+    if (stat(server)) process.kill(server, "SIGKILL");
   }
 });
 

@@ -5,7 +5,7 @@ import { Command } from "commander";
 import { addImageCommands } from "./generate.js";
 import { addDownloadCommand } from "./download.js";
 import { addServeCommand } from "./serve.js";
-import { reportError } from "./errors.js";
+import { reportError, say } from "./errors.js";
 
 /** How often the parent's presence is checked (a process cannot be told of it; Linux's PDEATHSIG is not exposed). */
 const PARENT_CHECK_MS = 500;
@@ -30,13 +30,17 @@ Examples:
 Run kandinsky <command> --help for a command's options.
 `);
 // A wrapper that is stopped may not pass the signal on (npx does not): when the parent goes away, this process
-// is reparented, and ends as if it had been sent SIGTERM, so that a supervisor stopping the command stops the service.
-const parent = process.ppid;
-const parentWatch = setInterval(() => {
-  if (process.ppid === parent) return;
-  clearInterval(parentWatch);
-  process.kill(process.pid, "SIGTERM");
-}, PARENT_CHECK_MS).unref();
+// is reparented, and ends as if it had been sent SIGTERM, so that a supervisor stopping the command stops the
+// service. Started to outlive its parent on purpose (nohup, a subshell that exits), it says KANDINSKY_DETACHED=1.
+if (process.env.KANDINSKY_DETACHED !== "1") {
+  const parent = process.ppid;
+  const parentWatch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(parentWatch);
+    say("the parent process is gone: stopping (KANDINSKY_DETACHED=1 keeps a command running without it)");
+    process.kill(process.pid, "SIGTERM");
+  }, PARENT_CHECK_MS).unref();
+}
 
 addImageCommands(program);
 addDownloadCommand(program);

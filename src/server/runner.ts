@@ -237,7 +237,7 @@ export class Runner {
       await this.finish(job, "succeeded");
     } catch (e) {
       if (e instanceof CancelledError) await this.finish(job, this.closing ? "failed" : "canceled", this.closing ? SHUTDOWN_ERROR : undefined);
-      else await this.finish(job, "failed", this.closing ? SHUTDOWN_ERROR : (e as Error).message);
+      else await this.finish(job, "failed", this.closing ? SHUTDOWN_ERROR : storageMessage(e as Error));
     }
   }
 
