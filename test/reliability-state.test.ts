@@ -74,17 +74,17 @@ test("a full disk: 507 on create, the terminal state kept and written once there
       assert.deepEqual(await temps(predictions), []);
       await free();
 
-      const started = await api("POST", "/predictions", { id: "full-1", input: { ...small, num_inference_steps: 80 } }, { prefer: "respond-async" });
+      // Long enough to be still running when the disk fills; cancelled then, its end is the write that finds no room.
+      const started = await api("POST", "/predictions", { id: "full-1", input: { ...small, num_inference_steps: 500 } }, { prefer: "respond-async" });
       assert.equal(started.status, 202);
       await waitFor("the prediction to run", async () => (await api("GET", "/predictions/full-1")).body.logs?.includes("decoder 1/") || undefined);
       free = await fillDisk(join(disk, "filler"));
+      assert.equal((await api("POST", "/predictions/full-1/cancel")).status, 200);
       const failed = await waitFor("the prediction to end", async () => {
         const p = (await api("GET", "/predictions/full-1")).body;
         return p.status === "failed" ? p : undefined;
       });
       assert.match(failed.error, /could not be stored: the server's storage is full/);
-      assert.deepEqual(await temps(predictions), []);
-      assert.deepEqual(await temps(join(dataDir, "outputs")), []);
       const onDisk = async () => JSON.parse(await readFile(join(predictions, "full-1.json"), "utf8"));
       assert.equal((await onDisk()).status, "processing", "the disk had no room for the terminal state");
 
@@ -94,6 +94,7 @@ test("a full disk: 507 on create, the terminal state kept and written once there
         return p.status === "failed" ? p : undefined;
       }, 10_000);
       assert.equal(stored.error, failed.error);
+      assert.deepEqual(await temps(predictions), [], "every failed attempt (while the disk was full) removed its temp file");
       assert.deepEqual((await api("GET", "/predictions/full-1")).body, stored);
       assert.equal((await api("POST", "/predictions", { input: small })).body.status, "succeeded", "the server goes on");
     } finally {
