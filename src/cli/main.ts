@@ -29,15 +29,15 @@ Examples:
 
 Run kandinsky <command> --help for a command's options.
 `);
-// A wrapper that is stopped may not pass the signal on (npx does not): when the parent goes away, this process
-// is reparented, and ends as if it had been sent SIGTERM, so that a supervisor stopping the command stops the
-// service. Started to outlive its parent on purpose (nohup, a subshell that exits), it says KANDINSKY_DETACHED=1.
-if (process.env.KANDINSKY_DETACHED !== "1") {
+// npm's wrappers (npx, npm exec, npm run) do not pass a SIGTERM on: when the wrapper goes away, this process is
+// reparented, and ends as if it had been sent SIGTERM, so that a supervisor stopping the command stops the
+// service. Started any other way (directly, nohup, a subshell that exits) it outlives its parent as usual.
+if (process.env.npm_command !== undefined) {
   const parent = process.ppid;
   const parentWatch = setInterval(() => {
     if (process.ppid === parent) return;
     clearInterval(parentWatch);
-    say("the parent process is gone: stopping (KANDINSKY_DETACHED=1 keeps a command running without it)");
+    say("the npm process that started this command is gone: stopping");
     process.kill(process.pid, "SIGTERM");
   }, PARENT_CHECK_MS).unref();
 }
