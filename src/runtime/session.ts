@@ -1,6 +1,8 @@
 // ONNX Runtime sessions for our graphs: created from the encoded bytes, with external data read from the
 // checkpoint folder (after realpath, since ORT rejects symlinks out of the model folder), run, released.
-import ort from "onnxruntime-node";
+// ONNX Runtime itself is loaded with the first session: a process that imports the library but leaves
+// inference to the inference process (the CLI, the server, a library caller of Engine) never loads it.
+import type Ort from "onnxruntime-node";
 import type { Graph } from "./graph.js";
 import type { Elem } from "./onnx-schema.js";
 
@@ -33,15 +35,21 @@ export interface HostArray {
   dims: readonly number[];
 }
 
-// ORT's own log would print provider-probe failures (e.g. missing CUDA libraries) before our message;
-// failures reach us as exceptions anyway.
-ort.env.logLevel = "fatal";
+let ort: typeof Ort;
 
-const ORT_TYPE: Partial<Record<Elem, ort.Tensor.Type>> = {
+async function loadOrt(): Promise<void> {
+  if (ort) return;
+  ort = (await import("onnxruntime-node")).default;
+  // ORT's own log would print provider-probe failures (e.g. missing CUDA libraries) before our message;
+  // failures reach us as exceptions anyway.
+  ort.env.logLevel = "fatal";
+}
+
+const ORT_TYPE: Partial<Record<Elem, Ort.Tensor.Type>> = {
   float32: "float32", float16: "float16", int64: "int64", int32: "int32", bool: "bool", uint8: "uint8",
 };
 
-function toOrt(x: HostArray, elem?: Elem): ort.Tensor {
+function toOrt(x: HostArray, elem?: Elem): Ort.Tensor {
   const type = elem ? ORT_TYPE[elem] : undefined;
   if (type) return new ort.Tensor(type, x.data as any, x.dims);
   return new ort.Tensor(x.data as any, x.dims);
@@ -49,17 +57,18 @@ function toOrt(x: HostArray, elem?: Elem): ort.Tensor {
 
 export class Session {
   private constructor(
-    private readonly inner: ort.InferenceSession,
+    private readonly inner: Ort.InferenceSession,
     readonly provider: Provider,
     private readonly inputElems: Map<string, Elem>,
   ) {}
 
   static async create(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
+    await loadOrt();
     const provider = opts.provider ?? "cpu";
     const session: Record<string, string> = {};
     if (graph.externalFolder) session.model_external_initializers_file_folder_path = graph.externalFolder;
     if (opts.prepack === false) session["session.disable_prepacking"] = "1";
-    const options: ort.InferenceSession.SessionOptions = {
+    const options: Ort.InferenceSession.SessionOptions = {
       executionProviders: [provider],
       graphOptimizationLevel: opts.optimization ?? "all",
       logSeverityLevel: 3,
@@ -83,7 +92,7 @@ export class Session {
   }
 
   async run(feeds: Record<string, HostArray>): Promise<Record<string, { data: TensorData; dims: number[] }>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const ortFeeds: Record<string, Ort.Tensor> = {};
     for (const name of this.inner.inputNames) {
       const f = feeds[name];
       if (!f) throw new Error(`missing input "${name}"`);
