@@ -3,13 +3,14 @@
 import { createServer, request, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { crc32, deflateSync } from "node:zlib";
+import { Engine } from "../src/engine/engine.js";
 import type { WorkerInit } from "../src/engine/protocol.js";
 import { buildOptionsFor } from "../src/pipelines/components.js";
 import { startServer, type ServeOptions } from "../src/server/index.js";
+import { fixture } from "./fixtures.js";
 
-const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const TINY = fixture("tiny-a");
 
 export const tinyModels: WorkerInit = {
   dirs: { prior: join(TINY, "prior"), decoder: join(TINY, "decoder"), inpaint: join(TINY, "inpaint") },
@@ -30,6 +31,19 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
 }
 
 export type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** A createEngine for serve() that keeps every Engine it makes, so that a test can make one crash or hang. */
+export function recordEngines(): { engines: Engine[]; createEngine: NonNullable<ServeOptions["createEngine"]> } {
+  const engines: Engine[] = [];
+  return {
+    engines,
+    createEngine: (init, events) => {
+      const engine = new Engine(init, events);
+      engines.push(engine);
+      return engine;
+    },
+  };
+}
 
 /** Starts a server on a free loopback port and waits until it is READY. */
 export async function serve(opts: Partial<ServeOptions> & { dataDir: string }): Promise<Server> {

@@ -6,14 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import sharp from "sharp";
-import type { Engine } from "../src/engine/engine.js";
 import { startServer } from "../src/server/index.js";
-import { testHooks } from "../src/server/runner.js";
-import { client, receiver, serve, small, waitFor, type Server } from "./server-helpers.js";
+import { client, recordEngines, receiver, serve, small, waitFor, type Server } from "./server-helpers.js";
 
 const TOKEN = "s3cret";
-const engines: Engine[] = [];
-testHooks.engineCreated = (e) => engines.push(e);
+const { engines, createEngine } = recordEngines();
 
 let dataDir: string;
 let server: Server;
@@ -29,7 +26,7 @@ before(async () => {
   maskPng = await sharp({ create: { width: 96, height: 80, channels: 3, background: "#000" } })
     .composite([{ input: { create: { width: 48, height: 80, channels: 3, background: "#fff" } }, left: 0, top: 0 }]).png().toBuffer();
   rx = await receiver({ "/in.png": png });
-  server = await serve({ dataDir, token: TOKEN });
+  server = await serve({ dataDir, token: TOKEN, createEngine });
   api = client(server.url, TOKEN);
 });
 
@@ -274,7 +271,7 @@ test("records survive a restart; one left running by a dead process is failed", 
   await server.close();
   // What a process killed mid-prediction leaves behind.
   await writeFile(join(dataDir, "predictions", "died.json"), JSON.stringify({ ...kept, id: "died", status: "processing", output: null, completed_at: null }));
-  server = await serve({ dataDir, token: TOKEN, predictTimeoutS: 2 });
+  server = await serve({ dataDir, token: TOKEN, predictTimeoutS: 2, createEngine });
   api = client(server.url, TOKEN);
   assert.deepEqual((await api("GET", "/predictions/put-once")).body, kept);
   const died = (await api("GET", "/predictions/died")).body;

@@ -4,12 +4,11 @@ import { Option, type Command } from "commander";
 import { resolveModel } from "../hub/resolve.js";
 import { missingPipelineFiles } from "../hub/pipeline-files.js";
 import { ProgressBar } from "../hub/progress.js";
-import { buildOptionsFor } from "../pipelines/components.js";
-import { PROVIDERS, resolveProvider, type Provider } from "../runtime/session.js";
+import { PROVIDERS, type Provider } from "../runtime/session.js";
 import type { WorkerInit } from "../engine/protocol.js";
 import { positiveInteger } from "./options.js";
 import { checkRole, ROLE_MODELS, type Role } from "../pipelines/roles.js";
-import { say, UserError } from "./errors.js";
+import { UserError } from "./errors.js";
 
 export interface ModelOptions {
   prior: string;
@@ -89,15 +88,16 @@ async function decoderAtHand(roles: readonly Role[], o: ModelOptions): Promise<s
   return resolveModel(o.decoder ?? ROLE_MODELS.decoder.repo, { offline: true, check: (dir) => checkRole("decoder", dir) }).catch(() => undefined);
 }
 
-/** What an inference worker needs: the models of `roles` and the provider (falling back to cpu with a warning). */
+/**
+ * What an inference worker needs: the models of `roles` and the requested provider. The worker checks that the
+ * provider starts (this process never loads ONNX Runtime) and reports a fallback to cpu as a warning.
+ */
 export async function engineInit(roles: readonly Role[], o: ModelOptions): Promise<{ init: WorkerInit; downloaded: boolean }> {
   const { dirs, downloaded } = await resolveRoles(roles, o);
-  const { provider, warning } = await resolveProvider(o.device);
-  if (warning) say(`warning: ${warning}`);
   return {
     init: {
       dirs: { prior: dirs.prior!, decoder: dirs.decoder ?? (await decoderAtHand(roles, o)), inpaint: dirs.inpaint },
-      options: { provider, build: buildOptionsFor(provider), threads: o.threads, keepLoaded: o.keepLoaded },
+      options: { provider: o.device, threads: o.threads, keepLoaded: o.keepLoaded },
     },
     downloaded,
   };

@@ -33,8 +33,8 @@ export class Components {
 
   constructor(readonly opts: EngineOptions) {}
 
-  /** The provider sessions use (checked once), and the build options that go with it. */
-  private resolveTarget(): Promise<{ provider: Provider; build: BuildOptions }> {
+  /** The provider sessions use (checked once, a fallback told to onWarning), and the build options that go with it. */
+  resolveTarget(): Promise<{ provider: Provider; build: BuildOptions }> {
     this.target ??= resolveProvider(this.opts.provider).then(({ provider, warning }) => {
       if (warning) this.opts.onWarning?.(warning);
       const build = provider === this.opts.provider && this.opts.build ? this.opts.build : buildOptionsFor(provider);

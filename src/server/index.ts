@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { WorkerInit } from "../engine/protocol.js";
 import { loadPage } from "./page.js";
 import { buildApp, type SetupState } from "./routes.js";
-import { Runner } from "./runner.js";
+import { Runner, type RunnerOptions } from "./runner.js";
 import { LIMIT_DEFAULTS } from "./limits.js";
 import { PredictionStore, removeStaleTemps } from "./store.js";
 import { isLoopbackHost, UrlPolicy } from "./url-policy.js";
@@ -30,6 +30,8 @@ export interface ServeOptions {
   denyPrivateUrls?: boolean;
   /** Hosts request-supplied URLs may reach even at private addresses (the --upload-url host is one). */
   allowUrlHosts?: string[];
+  /** Makes the inference engine, at the start and to replace a crashed or hung one. Default: `new Engine(init, events)`. */
+  createEngine?: RunnerOptions["createEngine"];
 }
 const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -58,7 +60,7 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
   const outputDir = join(o.dataDir, "outputs");
   await mkdir(outputDir, { recursive: true });
   await removeStaleTemps(outputDir);
-  const runner = new Runner(store, { queueSize: o.queueSize, timeoutMs, stopGraceMs, outputDir, urlPolicy });
+  const runner = new Runner(store, { queueSize: o.queueSize, timeoutMs, stopGraceMs, outputDir, urlPolicy, createEngine: o.createEngine });
   const setup: SetupState = { status: "starting", started_at: new Date().toISOString(), completed_at: null, logs: "" };
   const app = buildApp({
     runner, store, setup, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy,

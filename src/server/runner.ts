@@ -1,7 +1,7 @@
 // One prediction at a time on one Engine, a bounded queue behind it. A prediction whose worker crashes, or
 // that overruns the time limit, fails; a crashed or hung worker is replaced by a fresh Engine; the queue goes on.
 import { basename, dirname } from "node:path";
-import { Engine, EngineCrashedError } from "../engine/engine.js";
+import { Engine, EngineCrashedError, type EngineEvents } from "../engine/engine.js";
 import type { WorkerInit } from "../engine/protocol.js";
 import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
 import { CancelledError, type ProgressEvent } from "../pipelines/progress.js";
@@ -19,9 +19,6 @@ export type StreamEvent =
   | { event: "progress"; data: { stage: ProgressEvent["stage"]; step: number; total: number; preview?: { width: number; height: number; rgb: string } } };
 
 export class QueueFullError extends Error {}
-
-/** Test hook, not an API: told of every Engine the runner creates, so a test can make one report a crash. */
-export const testHooks: { engineCreated?: (engine: Engine) => void } = {};
 
 export interface JobSpec {
   prediction: Prediction;
@@ -85,6 +82,8 @@ export interface RunnerOptions {
   outputDir: string;
   /** For uploads to a request's output_file_prefix. */
   urlPolicy: UrlPolicy;
+  /** Makes the inference engine, at the start and to replace a crashed or hung one. Default: `new Engine(init, events)`. */
+  createEngine?: (init: WorkerInit, events: EngineEvents) => Engine;
 }
 
 const SHUTDOWN_ERROR = "the server shut down before this prediction finished";
@@ -187,9 +186,11 @@ export class Runner {
     })), SHUTDOWN_FLUSH_MS);
   }
 
+  /** A new engine whose inference process starts at once, so that its provider check is told at the start. */
   private newEngine(): Engine {
-    const engine = new Engine(this.init!);
-    testHooks.engineCreated?.(engine);
+    const events: EngineEvents = { onWarning: (message) => console.warn(`kandinsky serve: warning: ${message}`) };
+    const engine = this.opts.createEngine ? this.opts.createEngine(this.init!, events) : new Engine(this.init!, events);
+    engine.launch();
     return engine;
   }
 
