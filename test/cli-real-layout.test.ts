@@ -8,13 +8,13 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { ROLE_MODELS, ROLES } from "../src/pipelines/roles.js";
 import { startHubServer, writePythonCache } from "./hub-server.js";
 import { imageInfo, runCli, startServe, succeeded, type Run } from "./cli-helpers.js";
+import { fixture } from "./fixtures.js";
 
-const REAL = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/real-layout", import.meta.url));
+const REAL = fixture("real-layout");
 const SMALL = ["--width", "64", "--height", "64", "--steps", "3", "--prior-steps", "2", "--seed", "5"];
 
 let work: string;

@@ -6,12 +6,12 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { startHubServer, writePythonCache, type HubServer } from "./hub-server.js";
 import { imageInfo, runCli, startServe, succeeded, type Run } from "./cli-helpers.js";
+import { fixture } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const FIXTURES = fixture("tiny-a");
 const PRIOR = "kandinsky-community/kandinsky-2-1-prior";
 const DECODER = "kandinsky-community/kandinsky-2-1";
 const LOCAL = ["--prior", join(FIXTURES, "prior"), "--decoder", join(FIXTURES, "decoder")];

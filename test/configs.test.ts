@@ -5,7 +5,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { readConfig, readJson } from "../src/weights/config.js";
 import { parseUNetConfig } from "../src/models/unet/config.js";
 import { parseVQModelConfig } from "../src/models/movq/config.js";
@@ -13,8 +12,9 @@ import { priorConfig } from "../src/models/prior.js";
 import { clipTextConfig, clipVisionConfig } from "../src/models/clip.js";
 import { mclipConfig } from "../src/models/mclip.js";
 import { parseDDIMConfig, parseDDPMConfig, parseUnCLIPConfig } from "../src/schedulers/index.js";
+import { fixture } from "./fixtures.js";
 
-const REAL = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/real-layout", import.meta.url));
+const REAL = fixture("real-layout");
 const real = (path: string) => readConfig(join(REAL, path));
 const scheduler = (path: string) => readJson(join(REAL, path, "scheduler_config.json"));
 

@@ -1,12 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { Graph } from "../src/runtime/graph.js";
 import { countFlops } from "../src/runtime/flops.js";
 import { buildNetwork } from "../src/models/network.js";
 import { UNetSpec } from "../src/models/unet/unet.js";
+import { fixture } from "./fixtures.js";
 
-const FULL = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/full-configs", import.meta.url));
+const FULL = fixture("full-configs");
 
 /** A small graph with symbolic dims, resolved through Shape/Concat/Reshape chains as our networks build them. */
 function tinyGraph(): Graph {

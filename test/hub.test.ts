@@ -5,15 +5,15 @@ import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { after, afterEach, beforeEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { hubCacheDir } from "../src/hub/cache.js";
 import { missingPipelineFiles, selectFiles } from "../src/hub/pipeline-files.js";
 import { ProgressBar, formatProgress } from "../src/hub/progress.js";
 import type { DownloadProgress } from "../src/hub/download.js";
 import { describeCache, resolveModel } from "../src/hub/resolve.js";
 import { startHubServer, writePythonCache, type HubServer } from "./hub-server.js";
+import { fixture } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const FIXTURES = fixture("tiny-a");
 const PRIOR = "kandinsky-community/kandinsky-2-1-prior";
 const DECODER = "kandinsky-community/kandinsky-2-1";
 const INPAINT = "kandinsky-community/kandinsky-2-1-inpaint";
@@ -157,7 +157,7 @@ test("selectFiles takes a component's .bin only when it has no safetensors: sing
 });
 
 test("a .bin-only component is downloaded and the snapshot is complete; where both formats exist no .bin is fetched", async () => {
-  const real = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/real-layout", import.meta.url));
+  const real = fixture("real-layout");
   const server = await serve({ [DECODER]: { dir: join(real, "decoder"), omit: ["unet/diffusion_pytorch_model.safetensors"] } });
   const dir = await resolveModel(DECODER);
   const bins = [...server.repo(DECODER).files.keys()].filter((p) => p.endsWith(".bin"));

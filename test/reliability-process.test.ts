@@ -10,9 +10,10 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { client, small, waitFor } from "./server-helpers.js";
+import { fixture } from "./fixtures.js";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const TINY = fixture("tiny-a");
 const MODELS = ["--prior", join(TINY, "prior"), "--decoder", join(TINY, "decoder"), "--inpaint", join(TINY, "inpaint"), "--offline"];
 /** What npx does, reduced: spawn the command, print its pid, and die of a SIGTERM without passing it on (npx also sets npm_command). */
 const WRAPPER = `const c = require("node:child_process").spawn(process.execPath, process.argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] });

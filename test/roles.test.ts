@@ -5,12 +5,11 @@ import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Kandinsky, RequestError } from "../src/pipelines/kandinsky.js";
 import { checkRole, identifyFolder, RoleError } from "../src/pipelines/roles.js";
 import { readModelIndex } from "../src/weights/config.js";
+import { FIXTURES } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21", import.meta.url));
 const REAL = join(FIXTURES, "real-layout");
 const TINY = join(FIXTURES, "tiny-a");
 

@@ -4,7 +4,6 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
 import { formatResult } from "../src/parity/report.js";
 import { runFunctionCase, runSchedulerCase } from "../src/parity/schedulers.js";
@@ -16,8 +15,8 @@ import {
 import { spacedTimesteps } from "../src/schedulers/spacing.js";
 import { getNewHW, img2imgNoiseTimestep, inpaintMask } from "../src/pipelines/latents.js";
 import { guideUnetOutput } from "../src/pipelines/denoise.js";
+import { FIXTURES } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/", import.meta.url));
 const TINY_A = join(FIXTURES, "tiny-a");
 const FULL = join(FIXTURES, "full-configs");
 const noFixtures = !existsSync(TINY_A) && "no fixtures";

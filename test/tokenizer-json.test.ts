@@ -6,15 +6,15 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
 import { runE2ETokenize } from "../src/parity/tokenizers.js";
 import { Kandinsky } from "../src/pipelines/kandinsky.js";
 import {
   ClipTokenizer, JsonTokenizer, XlmrTokenizer, loadPipelineTokenizer, loadTokenizer, type TextTokenizer,
 } from "../src/tokenizers/index.js";
+import { FIXTURES } from "./fixtures.js";
 
-const fixtures = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/", import.meta.url));
+const fixtures = FIXTURES;
 const realLayout = join(fixtures, "real-layout");
 const tinyA = join(fixtures, "tiny-a");
 

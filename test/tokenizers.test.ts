@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
 import { isTokenizerSet, runE2ETokenize, runTokenizerCases } from "../src/parity/tokenizers.js";
 import { loadTokenizer, toInt64, tokenizeBatch } from "../src/tokenizers/index.js";
 import { splitOnSpecialTokens } from "../src/tokenizers/special-tokens.js";
+import { fixture, FIXTURES } from "./fixtures.js";
 
-const fixtures = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/", import.meta.url));
+const fixtures = FIXTURES;
 const tokenizerSet = join(fixtures, "tokenizers");
 const tinyA = join(fixtures, "tiny-a");
 

@@ -5,7 +5,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync, readFileSync, copyFileSync, openSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { crc32, deflateRawSync } from "node:zlib";
 import { TorchBinFile } from "../src/weights/torch-bin.js";
 import { SafetensorsFile, encodeSafetensors } from "../src/weights/safetensors.js";
@@ -15,8 +14,9 @@ import { buildNetwork, openSession } from "../src/models/network.js";
 import { MoVQDecodeSpec } from "../src/models/movq/movq.js";
 import { runParity, type ParityLine } from "../src/parity/run.js";
 import { formatResult } from "../src/parity/report.js";
+import { fixture } from "./fixtures.js";
 
-const REAL = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/real-layout", import.meta.url));
+const REAL = fixture("real-layout");
 const tmp = () => mkdtempSync(join(tmpdir(), "kandinsky-bin-"));
 const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 

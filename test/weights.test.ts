@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { SafetensorsFile, encodeSafetensors } from "../src/weights/safetensors.js";
 import type { DType } from "../src/weights/tensor-file.js";
 import { Checkpoint } from "../src/weights/checkpoint.js";
@@ -12,8 +11,9 @@ import { buildNetwork, openSession } from "../src/models/network.js";
 import { ClipTextSpec } from "../src/models/clip.js";
 import { CaseSet, maxAbsDiff } from "../src/parity/cases.js";
 import { asElem } from "../src/parity/network-case.js";
+import { fixture } from "./fixtures.js";
 
-const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const TINY = fixture("tiny-a");
 const tmp = () => mkdtempSync(join(tmpdir(), "kandinsky-weights-"));
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
