@@ -1,6 +1,6 @@
 // Shared by the server tests: the tiny models, a started server, a JSON client, raw HTTP, a loopback receiver
 // (webhooks, uploads, image downloads) and hostile images.
-import { createServer, request, type IncomingMessage } from "node:http";
+import { createServer, request, type IncomingMessage, type RequestListener } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
@@ -124,15 +124,31 @@ export function pngBomb(width: number, height: number): Buffer {
   ]);
 }
 
-/** A loopback HTTP server that records every request, serves `files` on GET and answers `redirects` with a 302. */
-export async function receiver(files: Record<string, Buffer> = {}, redirects: Record<string, string> = {}) {
+/** A loopback HTTP server answering with `handler`; close() also ends the connections it holds open. */
+export async function loopback(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => {
+      server.close(() => r());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+/**
+ * A loopback HTTP server that records every request, serves `files` on GET and answers `redirects` with a 302;
+ * the requests it records are answered with `statuses` in turn, then 200.
+ */
+export async function receiver(files: Record<string, Buffer> = {}, redirects: Record<string, string> = {}, statuses: number[] = []) {
   const requests: Received[] = [];
   const read = async (req: IncomingMessage) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     return Buffer.concat(chunks);
   };
-  const server = createServer(async (req, res) => {
+  const server = await loopback(async (req, res) => {
     const body = await read(req);
     if (req.method === "GET" && redirects[req.url ?? ""]) {
       res.writeHead(302, { location: redirects[req.url!] }).end();
@@ -144,12 +160,7 @@ export async function receiver(files: Record<string, Buffer> = {}, redirects: Re
       return;
     }
     requests.push({ method: req.method!, url: req.url!, type: req.headers["content-type"], body });
-    res.writeHead(200).end();
+    res.writeHead(statuses.shift() ?? 200).end();
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
+  return { ...server, requests };
 }

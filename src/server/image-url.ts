@@ -3,14 +3,21 @@
 import { discard, outbound } from "./outbound.js";
 import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
 
-const MAX_IMAGE_BYTES = 16 * 1024 * 1024;
-const FETCH_TIMEOUT_MS = 15_000;
+export interface ImageUrlLimits {
+  /** Largest image, as a data URL or a download. */
+  maxBytes: number;
+  /** Time to download one, redirects included. */
+  timeoutMs: number;
+}
+
+export const IMAGE_URL_LIMITS: ImageUrlLimits = { maxBytes: 16 * 1024 * 1024, timeoutMs: 15_000 };
 
 const DATA_URL = /^data:([^,]*?)(;base64)?,(.*)$/s;
 
 /** The bytes a data: or http(s): URL names; errors say why in words a client can act on. */
-export async function readImageUrl(url: string, policy: UrlPolicy): Promise<Uint8Array> {
-  const tooBig = () => new Error(`is larger than ${MAX_IMAGE_BYTES / 2 ** 20} MiB`);
+export async function readImageUrl(url: string, policy: UrlPolicy, limits = IMAGE_URL_LIMITS): Promise<Uint8Array> {
+  const { maxBytes, timeoutMs } = limits;
+  const tooBig = () => new Error(`is larger than ${maxBytes / 2 ** 20} MiB`);
   if (url.startsWith("data:")) {
     const m = DATA_URL.exec(url);
     if (!m) throw new Error("is not a valid data URL (data:[<type>][;base64],<data>)");
@@ -21,13 +28,13 @@ export async function readImageUrl(url: string, policy: UrlPolicy): Promise<Uint
       throw new Error("is not a valid data URL: bad percent-encoding");
     }
     if (bytes.length === 0) throw new Error("is an empty data URL");
-    if (bytes.length > MAX_IMAGE_BYTES) throw tooBig();
+    if (bytes.length > maxBytes) throw tooBig();
     return bytes;
   }
-  const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+  const signal = AbortSignal.timeout(timeoutMs);
   const failed = (e: Error) => {
     if (e instanceof UrlRefusedError) return new Error(`is not fetched: ${e.message}`);
-    return new Error(`could not be downloaded: ${signal.aborted ? `took longer than ${FETCH_TIMEOUT_MS / 1000} s` : e.message}`);
+    return new Error(`could not be downloaded: ${signal.aborted ? `took longer than ${timeoutMs / 1000} s` : e.message}`);
   };
   let parsed: URL;
   try {
@@ -42,7 +49,7 @@ export async function readImageUrl(url: string, policy: UrlPolicy): Promise<Uint
     discard(res);
     throw new Error(`could not be downloaded: HTTP ${res.status}`);
   }
-  if (Number(res.headers["content-length"] ?? 0) > MAX_IMAGE_BYTES) {
+  if (Number(res.headers["content-length"] ?? 0) > maxBytes) {
     res.body.destroy();
     throw tooBig();
   }
@@ -51,14 +58,14 @@ export async function readImageUrl(url: string, policy: UrlPolicy): Promise<Uint
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_IMAGE_BYTES) {
+      if (size > maxBytes) {
         res.body.destroy();
         throw tooBig();
       }
       chunks.push(chunk);
     }
   } catch (e) {
-    if (size > MAX_IMAGE_BYTES) throw e;
+    if (size > maxBytes) throw e;
     throw failed(e as Error);
   }
   return Buffer.concat(chunks);

@@ -20,7 +20,7 @@ declare module "fastify" {
   }
 }
 
-/** Room for a few images as data URLs (each at most MAX_IMAGE_BYTES). */
+/** Room for a few images as data URLs (each at most IMAGE_URL_LIMITS.maxBytes). */
 const BODY_LIMIT = 64 * 2 ** 20;
 const KEEPALIVE_MS = 15_000;
 

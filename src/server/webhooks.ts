@@ -6,10 +6,21 @@ import { discard, outbound } from "./outbound.js";
 import type { WebhookEvent } from "./schema.js";
 import type { UrlPolicy } from "./url-policy.js";
 
-const THROTTLE_MS = 500;
-const TIMEOUT_MS = 10_000;
-const TERMINAL_ATTEMPTS = 6;
+/** At most one logs delivery per this many ms. */
+export const THROTTLE_MS = 500;
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+export interface Delivery {
+  /** Attempts at the terminal delivery (each other one is tried once). */
+  attempts: number;
+  /** Wait before the second attempt, doubled before each later one. */
+  firstDelayMs: number;
+  /** Time limit of one attempt. */
+  timeoutMs: number;
+}
+
+/** Waits of 0.2, 0.4, 0.8, 1.6 and 3.2 s between six attempts, as Cog retries a terminal webhook. */
+export const DELIVERY: Delivery = { attempts: 6, firstDelayMs: 200, timeoutMs: 10_000 };
 
 export class WebhookSender {
   private readonly url: URL;
@@ -18,7 +29,8 @@ export class WebhookSender {
   private logsTimer?: NodeJS.Timeout;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(url: string, private readonly filter: ReadonlySet<WebhookEvent>, private readonly policy: UrlPolicy) {
+  constructor(url: string, private readonly filter: ReadonlySet<WebhookEvent>, private readonly policy: UrlPolicy,
+              private readonly delivery = DELIVERY) {
     this.url = new URL(url);
   }
 
@@ -40,7 +52,7 @@ export class WebhookSender {
       this.lastLogs = Date.now();
     }
     const json = body();
-    this.chain = this.chain.then(() => this.post(json, event === "completed" ? TERMINAL_ATTEMPTS : 1));
+    this.chain = this.chain.then(() => this.post(json, event === "completed" ? this.delivery.attempts : 1));
   }
 
   /** Resolves when every queued delivery has been made or given up. */
@@ -51,21 +63,22 @@ export class WebhookSender {
   private async post(body: string, attempts: number): Promise<void> {
     for (let i = 1; ; i++) {
       let why: string;
+      const signal = AbortSignal.timeout(this.delivery.timeoutMs);
       try {
         const res = await outbound(this.url, {
-          method: "POST", body, headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(TIMEOUT_MS), policy: this.policy,
+          method: "POST", body, headers: { "content-type": "application/json" }, signal, policy: this.policy,
         });
         discard(res);
         if (res.ok || !RETRY_STATUSES.has(res.status)) return;
         why = `HTTP ${res.status}`;
       } catch (e) {
-        why = (e as Error).message;
+        why = signal.aborted ? `no answer within ${this.delivery.timeoutMs / 1000} s` : (e as Error).message;
       }
       if (i >= attempts) {
         console.warn(`webhook ${this.url.href}: giving up after ${i} attempt(s): ${why}`);
         return;
       }
-      await new Promise((r) => setTimeout(r, 100 * 2 ** i));
+      await new Promise((r) => setTimeout(r, this.delivery.firstDelayMs * 2 ** (i - 1)));
     }
   }
 }
