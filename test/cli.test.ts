@@ -96,6 +96,24 @@ test("img2img, inpaint and mix each write an image of the requested size", async
   assert.deepEqual(await imageInfo(join(work, `mix-${seed}.jpg`)), ["jpeg", 80, 64]);
 });
 
+test("--invert-mask: a mask whose black is to be repainted gives what the inverted image of that mask gives", async () => {
+  // Image and masks at the output size, so that nothing resizes them and the two masks are exact inverses.
+  const [w, h] = [64, 64];
+  await sharp({ create: { width: w, height: h, channels: 3, background: "#3060a0" } }).png().toFile(join(work, "blue.png"));
+  const disk = Buffer.alloc(w * h).map((_, i) => ((i % w - 24) ** 2 + (Math.floor(i / w) - 36) ** 2 < 300 ? 255 : 0));
+  const gray = { raw: { width: w, height: h, channels: 1 as const } };
+  await sharp(disk, gray).png().toFile(join(work, "disk.png"));
+  await sharp(disk.map((v) => 255 - v), gray).png().toFile(join(work, "not-disk.png"));
+  const inpaint = (mask: string, out: string, ...flags: string[]) => kandinsky(["inpaint", "blue.png", "a hat", "--mask", mask, ...flags,
+    "--prior", join(FIXTURES, "prior"), "--inpaint", join(FIXTURES, "inpaint"), "--steps", "3", "--prior-steps", "2", "--seed", "5",
+    "--width", String(w), "--height", String(h), "-o", out]);
+  const runs = await Promise.all([inpaint("disk.png", "inverted.png", "--invert-mask"), inpaint("not-disk.png", "not-disk-out.png"), inpaint("disk.png", "disk-out.png")]);
+  for (const r of runs) succeeded(r);
+  const [inverted, reference, plain] = await Promise.all(["inverted.png", "not-disk-out.png", "disk-out.png"].map((f) => readFile(join(work, f))));
+  assert.deepEqual(inverted, reference);
+  assert.notDeepEqual(inverted, plain, "the flag changes which part is repainted");
+});
+
 test("user mistakes exit non-zero with one line naming the problem, no stack trace", async () => {
   await writeFile(join(work, "not-an-image.png"), "text");
   const cases: [string[], Record<string, string>, RegExp][] = [
