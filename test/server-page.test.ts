@@ -1,24 +1,18 @@
 // The web page in a real headless Chromium (Debian's, driven by playwright-core): prompt in, progress, image out.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.js";
 import { serve } from "./server-helpers.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-
 test("the page: submit a prompt, follow the progress bar, get the image; re-run reproduces it", async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
   const dataDir = await mkdtemp(join(tmpdir(), "kandinsky-page-"));
-  const profile = await mkdtemp(join(tmpdir(), "kandinsky-chromium-"));
   const server = await serve({ dataDir });
-  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const browser = await launchBrowser();
   try {
-    const page = browser.pages()[0] ?? (await browser.newPage());
+    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(server.url);
@@ -49,7 +43,6 @@ test("the page: submit a prompt, follow the progress bar, get the image; re-run 
   } finally {
     await browser.close();
     await server.close();
-    await rm(profile, { recursive: true, force: true });
     await rm(dataDir, { recursive: true, force: true });
   }
 });
