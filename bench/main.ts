@@ -11,12 +11,15 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { PROVIDERS, resolveProvider, type Provider, type SessionOptions } from "../src/runtime/session.js";
 import { buildOptionsFor } from "../src/pipelines/components.js";
-import { DEFAULTS } from "../src/pipelines/kandinsky.js";
+import { resolveRequest } from "../src/request/resolve.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
 import { ITEMS } from "./items.js";
 import { DEFAULT_OUT, ensureRandomModels } from "./random-set.js";
 import type { MeasureRequest, MeasureResult } from "./measure.js";
 import { estimateDefaultJob, formatReport, gflops, jobPlan } from "./report.js";
+
+/** The default job: a request with every default. */
+const DEFAULT_JOB = resolveRequest({ prompt: "a default job" });
 
 /** Square MatMul sizes (n, products per run) for the peak: larger chains on GPUs to amortise transfers. */
 const GEMMS: Record<"cpu" | "gpu", [number, number][]> = {
@@ -104,7 +107,7 @@ async function main(o: Options): Promise<void> {
   const gemms = await gemmPass();
   const results: MeasureResult[] = [];
   for (const item of items) results.push(await measure({ ...base, item: item.name }));
-  const plan = jobPlan(DEFAULTS).map(([name]) => name);
+  const plan = jobPlan(DEFAULT_JOB).map(([name]) => name);
   if (plan.every((name) => names.includes(name)) && (!only || only.includes("sequence"))) {
     results.push(await measure({ ...base, item: `sequence:${plan.join(",")}` }));
   }
@@ -113,7 +116,7 @@ async function main(o: Options): Promise<void> {
     `threads=${session.threads ?? "default"} prepack=${session.prepack !== false} optimization=${session.optimization ?? "all"} ` +
     `arena=${session.memoryArena !== false} pattern=${session.memoryPattern === true} cores=${os.availableParallelism()} ` +
     `loadavg=${loadStart}..${loadavg()}`;
-  const job = estimateDefaultJob(results, DEFAULTS);
+  const job = estimateDefaultJob(results, DEFAULT_JOB);
   console.log(formatReport(ITEMS, results, gemms, job, settings));
 }
 

@@ -117,7 +117,7 @@ test("--invert-mask: a mask whose black is to be repainted gives what the invert
 test("user mistakes exit non-zero with one line naming the problem, no stack trace", async () => {
   await writeFile(join(work, "not-an-image.png"), "text");
   const cases: [string[], Record<string, string>, RegExp][] = [
-    [["generate", "x", "--width", "0"], {}, /^kandinsky: width must be an integer from 16 to 4096, got 0$/],
+    [["generate", "x", "--width", "0"], {}, /^kandinsky: --width must be an integer from 16 to 4096, got 0$/],
     [["generate", "x", "--scheduler", "euler"], {}, /^kandinsky: option '--scheduler <name>' argument 'euler' is invalid\. Allowed choices are ddim, ddpm, dpmpp_2m\.$/],
     [["img2img", "missing.png", "x", ...LOCAL], {}, /^kandinsky: image file not found: missing\.png$/],
     [["img2img", "not-an-image.png", "x", ...LOCAL], {}, /^kandinsky: cannot read image not-an-image\.png: /],

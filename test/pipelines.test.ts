@@ -55,8 +55,8 @@ test("a job is cancelled between steps; bad requests are RequestErrors; the engi
     });
     await assert.rejects(job, CancelledError);
     await assert.rejects(engine.run({ prompt: "x", width: 0 }), (e: Error) => e instanceof RequestError && /width/.test(e.message));
-    await assert.rejects(engine.run({ prompt: "x", scheduler: "euler" as never }), /unknown scheduler "euler"/);
-    await assert.rejects(engine.run({ task: "inpaint", prompt: "x", width: 64, height: 64 }), /inpaint needs an image/);
+    await assert.rejects(engine.run({ prompt: "x", scheduler: "euler" as never }), /scheduler must be one of ddim, ddpm, dpmpp_2m, got "euler"/);
+    await assert.rejects(engine.run({ task: "inpaint", prompt: "x", width: 64, height: 64 }), /image is required for task inpaint/);
     const ok = await engine.run({ prompt: "x", width: 64, height: 64, steps: 2, priorSteps: 2, seed: 3 });
     assert.equal(ok.images.length, 1);
   } finally {

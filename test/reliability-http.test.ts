@@ -88,7 +88,7 @@ test("a route added to the app later needs the token unless it says it is public
   await store.open();
   const runner = new Runner(store, { queueSize: 0, timeoutMs: 1000, stopGraceMs: 1000, outputDir: dataDir, urlPolicy: openPolicy });
   const app = buildApp({
-    runner, store, version: "test", page: new Map(), token: TOKEN, requestTimeoutMs: 1000, maxInputPixels: 1, urlPolicy: openPolicy,
+    runner, store, version: "test", page: new Map(), token: TOKEN, requestTimeoutMs: 1000, maxInputPixels: 1, urlPolicy: openPolicy, limits: {},
     setup: { status: "starting", started_at: "", completed_at: null, logs: "" },
   });
   app.get("/v1/models", () => ({ data: [] }));

@@ -7,6 +7,7 @@ import { integer, nonNegativeInteger, number, positiveInteger } from "./options.
 import { say, UserError } from "./errors.js";
 import type { ServeOptions } from "../server/index.js";
 import { LIMIT_DEFAULTS } from "../server/limits.js";
+import { LIMITS, limitRange, type LimitName } from "../request/fields.js";
 
 type Renamed = "models" | "predictTimeoutS" | "stopGraceS" | "requestTimeoutS";
 interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, Renamed> {
@@ -40,6 +41,13 @@ function hosts(value: string, previous: string[] = []): string[] {
 
 const d = LIMIT_DEFAULTS;
 
+/** What each request-field limit bounds (src/request/fields.ts says which fields). */
+const LIMIT_HELP: Record<LimitName, string> = {
+  maxSize: "largest width and height",
+  maxOutputs: "most images per prediction",
+  maxSteps: "most decoder and prior steps",
+};
+
 export function addServeCommand(program: Command): void {
   const cmd = program
     .command("serve")
@@ -57,6 +65,9 @@ export function addServeCommand(program: Command): void {
     .option("--deny-private-urls", "refuse image, webhook and upload URLs that resolve to loopback or private addresses (default: on unless --host is loopback)")
     .option("--no-deny-private-urls", "reach any address")
     .option("--allow-url-hosts <hosts>", "comma-separated hosts (or *.domain) reached even at private addresses", hosts);
+  for (const name of Object.keys(LIMITS) as LimitName[]) {
+    cmd.option(`${LIMITS[name]} <n>`, `${LIMIT_HELP[name]} a request may ask for, in every API; up to the library's ${limitRange(name).maximum} (default: ${d[name]})`, positiveInteger);
+  }
   addModelOptions(cmd, ROLES);
   cmd.addHelpText("after", `
 Examples:
@@ -71,6 +82,7 @@ Examples:
       host: o.host, port: o.port, token: o.token, uploadUrl: o.uploadUrl, dataDir: o.dataDir, queueSize: o.queueSize,
       predictTimeoutS: o.predictTimeout, stopGraceS: o.stopGrace, requestTimeoutS: o.requestTimeout, maxInputPixels: o.maxInputPixels,
       denyPrivateUrls: o.denyPrivateUrls, allowUrlHosts: o.allowUrlHosts,
+      maxSize: o.maxSize, maxOutputs: o.maxOutputs, maxSteps: o.maxSteps,
       // The server reports the outcome to clients; the console hears it too.
       models: () => engineInit(ROLES, o).then(
         ({ init }) => (say("models ready"), init),

@@ -1,13 +1,10 @@
 // Image files <-> RgbImage / GrayImage through sharp (libvips).
 import sharp from "sharp";
 import { type GrayImage, type RgbImage, rgbImage, rgbToLuma } from "./rgb.js";
+import type { ImageFormat } from "./formats.js";
 
 export { crop, cropCenter, cropTopLeft } from "./rgb.js";
-
-export type ImageFormat = "png" | "jpeg" | "webp";
-
-/** The usual file extension of each format. */
-export const EXTENSION: Record<ImageFormat, string> = { png: ".png", jpeg: ".jpg", webp: ".webp" };
+export { EXTENSION, IMAGE_FORMATS, type ImageFormat } from "./formats.js";
 
 function describe(input: Uint8Array | string): string {
   return typeof input === "string" ? input : `${input.length}-byte buffer`;

@@ -3,12 +3,14 @@
 // with `torch.Generator("cpu").manual_seed(N)`.
 import { join } from "node:path";
 import type { NoiseSource } from "../noise/noise-source.js";
-import { SeededNoise, randomSeed } from "../noise/noise-source.js";
+import { SeededNoise } from "../noise/noise-source.js";
 import { DECODER_MAX_LENGTH, loadPipelineTokenizer, modelMaxLength, type TextTokenizer } from "../tokenizers/index.js";
 import { ClipImageProcessor } from "../image/clip-processor.js";
 import { prepareImageTensor, prepareInpaintMask, decoderOutputToImageNp, imageNpToUint8, uint8ToRgbImages } from "../image/convert.js";
 import { cropTopLeft, type RgbImage, type GrayImage } from "../image/rgb.js";
-import { createDecoderScheduler, SCHEDULER_NAMES, type Scheduler, type SchedulerName } from "../schedulers/index.js";
+import { createDecoderScheduler, type Scheduler, type SchedulerName } from "../schedulers/index.js";
+import type { GenerateRequest, MixItem, ResolvedRequest, Task } from "../request/fields.js";
+import { RequestError, resolveRequest } from "../request/resolve.js";
 import { ConfigError } from "../weights/config.js";
 import { checkRole, RoleError, ROLE_MODELS, type Role } from "./roles.js";
 import { Components, type EngineOptions, type ModelDirs } from "./components.js";
@@ -19,45 +21,7 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import type { TokenRows } from "./feeds.js";
 import type { Progress } from "./progress.js";
 
-export type Task = "text2img" | "img2img" | "inpaint" | "mix";
-
-export interface MixItem {
-  text?: string;
-  image?: RgbImage;
-  weight: number;
-}
-
-export interface GenerateRequest {
-  task?: Task;
-  prompt?: string;
-  negativePrompt?: string;
-  width?: number;
-  height?: number;
-  /** Decoder steps. */
-  steps?: number;
-  priorSteps?: number;
-  guidanceScale?: number;
-  priorGuidanceScale?: number;
-  /** Seed of torch's CPU generator; random when absent (the one used is returned). */
-  seed?: number;
-  numOutputs?: number;
-  scheduler?: SchedulerName;
-  /** img2img / inpaint input, resized to width x height. */
-  image?: RgbImage;
-  /** img2img: how much of the image is re-noised (0..1]. */
-  strength?: number;
-  /** inpaint mask: white = repaint (diffusers today); `invertMask` for the original implementation's masks. */
-  mask?: GrayImage;
-  invertMask?: boolean;
-  /** mix: weighted texts and images in CLIP image-embedding space. */
-  mix?: MixItem[];
-}
-
-/** The seed model's defaults on Replicate. */
-export const DEFAULTS = {
-  width: 512, height: 512, steps: 100, priorSteps: 25, guidanceScale: 4, priorGuidanceScale: 4,
-  numOutputs: 1, scheduler: "ddim" as SchedulerName, strength: 0.3,
-};
+export { RequestError, resolveRequest, type ResolvedRequest, type GenerateRequest, type MixItem, type Task };
 
 export interface GenerateResult {
   images: RgbImage[];
@@ -73,16 +37,10 @@ export interface RunControl {
   preview?: boolean;
 }
 
-export class RequestError extends Error {}
-
 export interface RawResult {
   prior: PriorResult;
   decoded: DecoderResult;
   seed: number;
-}
-
-export function taskOf(req: GenerateRequest): Task {
-  return req.task ?? (req.mix ? "mix" : req.mask ? "inpaint" : req.image ? "img2img" : "text2img");
 }
 
 /** MoVQ output → uint8 images, exactly as the reference converts them (clamp(x·0.5+0.5), round(·255)). */
@@ -171,9 +129,8 @@ export class Kandinsky {
    * tensors at the reference's rounded size.
    */
   async run(req: GenerateRequest, ctl: RunControl = {}): Promise<RawResult> {
-    const r = { ...DEFAULTS, ...stripUndefined(req) };
-    const task = taskOf(req);
-    validate(r, task);
+    const r = resolveRequest(req);
+    const { task, seed } = r;
     // Everything the request needs from the model folders is resolved before the first network runs: the folders'
     // roles, the decoder's scheduler, both tokenizers (their files checked), the MoVQ's scale.
     if (!this.priorChecked) checkFolder("prior", this.dirs.prior);
@@ -183,22 +140,21 @@ export class Kandinsky {
     modelMaxLength(this.tokenizer(this.dirs.prior));
     this.tokenizer(decoder.repo);
     const f = decoder.movqScaleFactor;
-    const seed = req.seed ?? randomSeed();
     const noise = ctl.noise ?? new SeededNoise(seed);
     const prompt = r.prompt ?? "";
 
     const prior = task === "mix"
-      ? await this.mixEmbeds(req.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
-      : await this.priorEmbeds(prompt, req.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
+      ? await this.mixEmbeds(r.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
+      : await this.priorEmbeds(prompt, r.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
 
     const [lh, lw] = getNewHW(r.height, r.width, f);
     const [H, W] = [lh * f, lw * f];
     let mode: DecoderMode = { kind: "text2img" };
     if (task === "img2img" || task === "inpaint") {
-      const image = prepareImageTensor(req.image!, W, H);
+      const image = prepareImageTensor(r.image!, W, H);
       mode = task === "img2img"
         ? { kind: "img2img", image, strength: r.strength }
-        : { kind: "inpaint", image, mask: { data: prepareInpaintMask(req.mask!, W, H, req.invertMask ?? false), shape: [H, W] } };
+        : { kind: "inpaint", image, mask: { data: prepareInpaintMask(r.mask!, W, H, r.invertMask), shape: [H, W] } };
     }
     const rows = prior.imageEmbeds.shape[0];
     const repo = decoder.repo;
@@ -225,8 +181,9 @@ export class Kandinsky {
 
   /** Images of exactly the requested size. */
   async generate(req: GenerateRequest, ctl: RunControl = {}): Promise<GenerateResult> {
-    const { decoded, seed } = await this.run(req, ctl);
-    const width = req.width ?? DEFAULTS.width, height = req.height ?? DEFAULTS.height;
+    const r = resolveRequest(req);
+    const { decoded, seed } = await this.run(r, ctl);
+    const { width, height } = r;
     // Generated at the rounded size; cropped to the request as the original implementation does (top-left).
     const images = toImages(decoded.imageRaw)
       .map((im) => (im.width === width && im.height === height ? im : cropTopLeft(im, width, height)));
@@ -251,29 +208,4 @@ function checkFolder(role: Role, dir: string): void {
 function rows(tok: TextTokenizer, texts: string[], maxLength: number): TokenRows {
   const enc = texts.map((t) => tok.encode(t, { maxLength }));
   return { ids: enc.map((e) => e.inputIds), mask: enc.map((e) => e.attentionMask) };
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-export function validate(r: typeof DEFAULTS & GenerateRequest, task: Task): void {
-  const int = (name: string, v: number, lo: number, hi: number) => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(`${name} must be an integer from ${lo} to ${hi}, got ${v}`);
-  };
-  int("width", r.width, 16, 4096);
-  int("height", r.height, 16, 4096);
-  // "leading" spacing with steps_offset 1 puts N = 1000 steps' last timestep at 1000, past the schedule.
-  int("steps", r.steps, 1, 999);
-  int("prior steps", r.priorSteps, 2, 1000);
-  int("num outputs", r.numOutputs, 1, 16);
-  for (const [k, v] of [["guidance scale", r.guidanceScale], ["prior guidance scale", r.priorGuidanceScale]] as const) {
-    if (!Number.isFinite(v) || v < 0) throw new RequestError(`${k} must be a number >= 0, got ${v}`);
-  }
-  if (!SCHEDULER_NAMES.includes(r.scheduler)) throw new RequestError(`unknown scheduler "${r.scheduler}" (one of ${SCHEDULER_NAMES.join(", ")})`);
-  if ((task === "img2img" || task === "inpaint") && !r.image) throw new RequestError(`${task} needs an image`);
-  if (task === "inpaint" && !r.mask) throw new RequestError("inpaint needs a mask");
-  if (task === "img2img" && !(r.strength > 0 && r.strength <= 1)) throw new RequestError(`strength must be in (0, 1], got ${r.strength}`);
-  if (task === "mix" && (!r.mix || !r.mix.length)) throw new RequestError("mix needs texts and/or images with weights");
-  if (task === "text2img" && !r.prompt) throw new RequestError("a prompt is required");
 }

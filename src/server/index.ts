@@ -7,6 +7,7 @@ import { loadPage } from "./page.js";
 import { buildApp, type SetupState } from "./routes.js";
 import { Runner, type RunnerOptions } from "./runner.js";
 import { LIMIT_DEFAULTS } from "./limits.js";
+import { LIMITS, limitRange, type FieldLimits, type LimitName } from "../request/fields.js";
 import { PredictionStore, removeStaleTemps } from "./store.js";
 import { isLoopbackHost, UrlPolicy } from "./url-policy.js";
 
@@ -26,6 +27,13 @@ export interface ServeOptions {
   requestTimeoutS?: number;
   /** Largest image input, in pixels; larger ones get a 422 before they are decoded. */
   maxInputPixels?: number;
+  /**
+   * Request fields' maxima below the library's, applied to every API of the server and published in its schema:
+   * largest width and height, most images, most decoder and prior steps. Defaults: LIMIT_DEFAULTS.
+   */
+  maxSize?: number;
+  maxOutputs?: number;
+  maxSteps?: number;
   /** Refuse request-supplied URLs that resolve to private addresses. Default: when `host` is not loopback. */
   denyPrivateUrls?: boolean;
   /** Hosts request-supplied URLs may reach even at private addresses (the --upload-url host is one). */
@@ -50,6 +58,15 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
   const requestTimeoutMs = seconds("the request timeout", o.requestTimeoutS ?? LIMIT_DEFAULTS.requestTimeoutS);
   const maxInputPixels = o.maxInputPixels ?? LIMIT_DEFAULTS.maxInputPixels;
   if (!(Number.isInteger(maxInputPixels) && maxInputPixels > 0)) throw new Error(`the input pixel limit must be an integer > 0, got ${maxInputPixels}`);
+  const limits: FieldLimits = {};
+  for (const name of Object.keys(LIMITS) as LimitName[]) {
+    const value = o[name] ?? LIMIT_DEFAULTS[name];
+    const { minimum, maximum } = limitRange(name);
+    if (!(Number.isInteger(value) && value >= minimum && value <= maximum)) {
+      throw new Error(`${LIMITS[name]} must be an integer from ${minimum} to ${maximum}, got ${value}`);
+    }
+    limits[name] = value;
+  }
   const urlPolicy = new UrlPolicy({
     denyPrivate: o.denyPrivateUrls ?? !isLoopbackHost(o.host),
     allowHosts: [...(o.allowUrlHosts ?? []), ...(o.uploadUrl ? [new URL(o.uploadUrl).hostname] : [])],
@@ -63,7 +80,7 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
   const runner = new Runner(store, { queueSize: o.queueSize, timeoutMs, stopGraceMs, outputDir, urlPolicy, createEngine: o.createEngine });
   const setup: SetupState = { status: "starting", started_at: new Date().toISOString(), completed_at: null, logs: "" };
   const app = buildApp({
-    runner, store, setup, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy,
+    runner, store, setup, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy, limits,
   });
   try {
     await app.listen({ host: o.host, port: o.port });

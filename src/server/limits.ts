@@ -13,4 +13,12 @@ export const LIMIT_DEFAULTS = {
   requestTimeoutS: 60,
   /** Largest image input in pixels, checked from the header before decoding (--max-input-pixels): 4096x4096. */
   maxInputPixels: 4096 * 4096,
+  // Request fields' maxima below the library's (src/request/fields.ts says which fields each one governs); the
+  // defaults are the Replicate model's ranges.
+  /** Largest width and height (--max-size). */
+  maxSize: 1024,
+  /** Most images per prediction (--max-outputs). */
+  maxOutputs: 4,
+  /** Most decoder and prior steps (--max-steps). */
+  maxSteps: 500,
 };

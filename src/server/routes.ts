@@ -8,7 +8,8 @@ import { toGenerateRequest } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
 import type { Asset } from "./page.js";
 import { Job, QueueFullError, type Runner } from "./runner.js";
-import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, PREDICTION_REQUEST_SCHEMA, type PredictionRequest } from "./schema.js";
+import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, inputSchema, predictionRequestSchema, SCHEMA_ANNOTATIONS, type PredictionRequest } from "./schema.js";
+import type { FieldLimits } from "../request/fields.js";
 import { isStorageFull, type Prediction, type PredictionStore } from "./store.js";
 import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
 import { WebhookSender } from "./webhooks.js";
@@ -44,6 +45,8 @@ export interface AppContext {
   maxInputPixels: number;
   /** Which hosts request-supplied URLs (images, webhooks, output_file_prefix) may reach. */
   urlPolicy: UrlPolicy;
+  /** The server's limits on request fields: in the published schema, and applied to every API (admit.ts). */
+  limits: FieldLimits;
 }
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>;
@@ -101,7 +104,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     // Unknown input fields are refused rather than dropped, and types are not coerced: "512" is not a width.
     // Formats stay annotations (OpenAPI's "uri" marks file inputs): ajv-formats' URI regex overflows the stack
     // on a data URL of a few MB. Patterns check the schemes; URLs are parsed where they are used.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, validateFormats: false, keywords: ["x-order"] } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, validateFormats: false, keywords: SCHEMA_ANNOTATIONS } },
   });
 
   app.setErrorHandler((err: Error & { validation?: never[]; validationContext?: string; statusCode?: number }, _req, reply) => {
@@ -162,7 +165,8 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     return asset(reply, name);
   });
 
-  const openapi = openApiDocument(ctx.version);
+  const input = inputSchema(ctx.limits);
+  const openapi = openApiDocument(ctx.version, input);
   app.get("/openapi.json", open, () => openapi);
 
   app.get("/health-check", open, () => ({
@@ -201,7 +205,9 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     // The same id again is the same prediction (Cog's idempotent creation), not a second run.
     const existing = id === undefined ? undefined : await find(id);
     if (existing) return reply200or202(reply, existing, respondAsync);
-    const request = await toGenerateRequest(body.input, { canInpaint: runner.hasInpaint, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy });
+    const { request, output } = await toGenerateRequest(body.input, {
+      canInpaint: runner.hasInpaint, limits: ctx.limits, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy,
+    });
     const raced = id === undefined ? undefined : runner.job(id);
     if (raced) return reply200or202(reply, raced, respondAsync);
 
@@ -222,6 +228,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       job = await runner.submit({
         prediction,
         request,
+        output,
         webhook: body.webhook ? new WebhookSender(body.webhook, new Set(body.webhook_events_filter), ctx.urlPolicy) : undefined,
         uploadTo: body.output_file_prefix ?? ctx.uploadUrl,
       });
@@ -232,7 +239,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     return reply200or202(reply, job, respondAsync);
   };
 
-  const bodySchema = { body: PREDICTION_REQUEST_SCHEMA };
+  const bodySchema = { body: predictionRequestSchema(input) };
   const idSchema = { params: ID_PARAMS_SCHEMA };
   app.post("/predictions", { schema: bodySchema }, (req, reply) => create(req, reply));
   app.put("/predictions/:id", { schema: { ...bodySchema, ...idSchema } }, (req: IdRequest, reply) => create(req, reply, req.params.id));

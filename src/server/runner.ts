@@ -3,9 +3,9 @@
 import { basename, dirname } from "node:path";
 import { Engine, EngineCrashedError, type EngineEvents } from "../engine/engine.js";
 import type { WorkerInit } from "../engine/protocol.js";
-import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
+import type { GenerateResult } from "../pipelines/kandinsky.js";
+import type { ResolvedOutput, ResolvedRequest } from "../request/fields.js";
 import { CancelledError, type ProgressEvent } from "../pipelines/progress.js";
-import { randomSeed } from "../noise/noise-source.js";
 import { publishOutputs, writeOutputs } from "./outputs.js";
 import type { WebhookSender } from "./webhooks.js";
 import type { WebhookEvent } from "./schema.js";
@@ -22,7 +22,9 @@ export class QueueFullError extends Error {}
 
 export interface JobSpec {
   prediction: Prediction;
-  request: GenerateRequest;
+  /** Admitted (admit.ts): checked, its seed drawn. */
+  request: ResolvedRequest;
+  output: ResolvedOutput;
   webhook?: WebhookSender;
   uploadTo?: string;
 }
@@ -219,7 +221,7 @@ export class Runner {
 
   private async execute(job: Job): Promise<void> {
     const p = job.prediction;
-    const seed = job.spec.request.seed ?? randomSeed();
+    const { seed } = job.spec.request;
     p.status = "processing";
     p.started_at = new Date().toISOString();
     p.metrics.seed = seed;
@@ -227,9 +229,9 @@ export class Runner {
       await this.store.save(p);
       job.emit({ event: "start", data: job.snapshot() });
       job.log(`Using seed: ${seed}`);
-      const result = await this.generate(job, { ...job.spec.request, seed });
-      const input = p.input;
-      const files = await writeOutputs(result.images, p.id, input.output_format, input.output_quality, this.opts.outputDir).catch((e: Error) => {
+      const result = await this.generate(job, job.spec.request);
+      const { outputFormat, outputQuality } = job.spec.output;
+      const files = await writeOutputs(result.images, p.id, outputFormat, outputQuality, this.opts.outputDir).catch((e: Error) => {
         throw new Error(`the outputs could not be stored: ${storageMessage(e)}`);
       });
       p.output = await publishOutputs(files, this.opts.urlPolicy, job.spec.uploadTo);
@@ -247,7 +249,7 @@ export class Runner {
    * next step and stays usable, models loaded); one that has not stopped within stopGraceMs has a hung (or
    * very slow) worker, which is killed and replaced before the queue goes on, as is a crashed one.
    */
-  private async generate(job: Job, request: GenerateRequest): Promise<GenerateResult> {
+  private async generate(job: Job, request: ResolvedRequest): Promise<GenerateResult> {
     const run = this.engine!.run(request, {
       signal: job.abort.signal,
       preview: true,

@@ -189,7 +189,7 @@ function readInput() {
   const prompt = $("prompt").value.trim();
   if (prompt && task !== "mix") input.prompt = prompt;
   const negative = $("negative_prompt").value.trim();
-  if (negative) input.negative_prompt = negative;
+  if (negative && task !== "mix") input.negative_prompt = negative;
   if ($("seed").value !== "") input.seed = Number($("seed").value);
   if (task === "img2img" || task === "inpaint") {
     if (!imageDataUrl) throw new Error("choose an image first");
