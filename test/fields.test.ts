@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { Command } from "commander";
 import { addImageCommands } from "../src/cli/generate.js";
+import { addServeCommand } from "../src/cli/serve.js";
 import { UserError } from "../src/cli/errors.js";
 import { encodeImage } from "../src/image/io.js";
 import { rgbImage } from "../src/image/rgb.js";
@@ -91,8 +92,14 @@ test("the server's limits narrow the schema where a field says so, and nowhere e
       assert.equal(wide[name].maximum, f.maximum, name);
     }
   }
-  // Every limit governs at least one field, and its flag is a serve option.
-  for (const name of Object.keys(LIMITS) as (keyof typeof LIMITS)[]) assert.ok(FIELD_KEYS.some((k) => spec(k).limit === name), name);
+  // Every limit governs at least one field, and its flag is a serve option showing its default.
+  const serve = new Command("kandinsky");
+  addServeCommand(serve);
+  const serveHelp = serve.commands[0].helpInformation().replace(/\s+/g, " ");
+  for (const name of Object.keys(LIMITS) as (keyof typeof LIMITS)[]) {
+    assert.ok(FIELD_KEYS.some((k) => spec(k).limit === name), name);
+    assert.match(serveHelp, new RegExp(`${LIMITS[name]} <n> .*?\\(default: ${LIMIT_DEFAULTS[name]}\\)`), `serve --help: ${LIMITS[name]}`);
+  }
 });
 
 test("every field: its control in the web form, which holds no number (limits and defaults come from /openapi.json)", async () => {
@@ -157,6 +164,7 @@ test("resolveRequest: task inferred, defaults filled, the seed drawn once and ke
   assert.throws(() => resolveRequest({ prompt: "a", guidance: 5 } as never), /^Error: unknown request field "guidance"$/);
   // A field with a default that the task does not read is ignored, as clients send every field.
   assert.equal(resolveRequest({ prompt: "a", strength: 0.5 }).task, "text2img");
+  assert.equal(resolveRequest({ mix: [{ text: "a", weight: 1 }], negativePrompt: "" }).negativePrompt, undefined, "an empty text says nothing");
   assert.deepEqual(resolveOutput({}), { outputFormat: "png", outputQuality: 80 });
   assert.throws(() => resolveOutput({ outputQuality: 0 }), /^Error: outputQuality must be an integer from 1 to 100, got 0$/);
 });

@@ -44,7 +44,7 @@ const d = LIMIT_DEFAULTS;
 /** What each request-field limit bounds (src/request/fields.ts says which fields). */
 const LIMIT_HELP: Record<LimitName, string> = {
   maxSize: "largest width and height",
-  maxOutputs: "most images per prediction",
+  maxOutputs: "most images",
   maxSteps: "most decoder and prior steps",
 };
 

@@ -7,7 +7,8 @@
 // Exported API (stable; the OpenAI / A1111 routes and the scale-out work build on it):
 //   FIELDS                  the table: library name -> FieldSpec (order = the order clients show fields in)
 //   FIELD_KEYS              its keys, in order
-//   FieldSpec, FieldKey, RequestKey (library request fields), OutputKey (output encoding: format, quality)
+//   FieldSpec, Kind, CliSpec, Api ("cog" | "openai" | "a1111")
+//   FieldKey, RequestKey (library request fields), OutputKey (output encoding: format, quality)
 //   GenerateRequest         what a library caller passes: every request field optional
 //   ResolvedRequest         after resolveRequest (resolve.ts): task and seed decided, defaults filled
 //   OutputRequest, ResolvedOutput   outputFormat / outputQuality, before and after resolveOutput (resolve.ts)
@@ -18,6 +19,9 @@
 //   Range, rangeText(range)         a range, and in words ("from 16 to 4096")
 //   COG_NAMES, OPENAI_NAMES, A1111_NAMES   an API's field name -> the fields it sets (size -> width, height)
 //   apiNames(api, key)              a field's names in an API ([] when the API has none)
+// A server API converts its body into a GenerateRequest + OutputRequest by these names and admits it through
+// server/admit.ts (admitRequest: resolveRequest with the server's limits); a RequestError's `field` maps back to
+// the API's name with apiNames.
 import type { GrayImage, RgbImage } from "../image/rgb.js";
 import { IMAGE_FORMATS } from "../image/formats.js";
 import { randomSeed } from "../noise/noise-source.js";

@@ -108,6 +108,7 @@ function resolveGroup(group: FieldSpec["group"], values: Record<string, unknown>
       continue;
     }
     if (task !== undefined && f.tasks && !f.tasks.includes(task) && f.default === undefined) {
+      if (v === "") continue; // says nothing
       throw RequestError.of(key, `is only used by task ${list(f.tasks)} (task is ${task})`);
     }
     check(key, v, limits);
@@ -120,7 +121,7 @@ function resolveGroup(group: FieldSpec["group"], values: Record<string, unknown>
  * Checks a request against the table and completes it: the task first (inferred when absent), then each field
  * (its type and range, narrowed by `limits`; whether the task needs it or reads it), defaults filled in and the
  * seed drawn. A field without a default given to a task that does not read it is an error (it would be ignored
- * silently); one with a default is ignored.
+ * silently), unless it is an empty string; one with a default is ignored.
  */
 export function resolveRequest(req: GenerateRequest, o: ResolveOptions = {}): ResolvedRequest {
   const limits = o.limits ?? {};
