@@ -52,7 +52,7 @@ function problemOf(key: FieldKey, v: unknown, limits: FieldLimits): string | und
     case "integer":
     case "number": {
       const ok = typeof v === "number" && (f.kind === "integer" ? Number.isInteger(v) : Number.isFinite(v)) && inRange(v, r);
-      return ok ? undefined : `must be ${f.kind === "integer" ? "an integer" : "a number"} ${rangeText(r)}, got ${show(v)}${why}`;
+      return ok ? undefined : `must be ${[f.kind === "integer" ? "an integer" : "a number", rangeText(r)].filter(Boolean).join(" ")}, got ${show(v)}${why}`;
     }
     case "string":
       return typeof v !== "string" ? `must be a string, got ${show(v)}`
