@@ -7,10 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import sharp from "sharp";
-import { Runner } from "../src/server/runner.js";
+import { LocalBackend } from "../src/server/local-backend.js";
 import { buildApp } from "../src/server/routes.js";
 import { ID_MAX_LENGTH } from "../src/server/schema.js";
-import { PredictionStore } from "../src/server/store.js";
 import { isLoopbackHost, isPrivateAddress, UrlPolicy } from "../src/server/url-policy.js";
 import { WebhookSender } from "../src/server/webhooks.js";
 import { client, pngBomb, rawRequest, receiver, serve, small, waitFor, type Server } from "./server-helpers.js";
@@ -84,13 +83,10 @@ test("auth is decided on the route that matched: encoded and absolute-form paths
 });
 
 test("a route added to the app later needs the token unless it says it is public", async () => {
-  const store = new PredictionStore(join(dataDir, "inherit"));
-  await store.open();
-  const runner = new Runner(store, { queueSize: 0, timeoutMs: 1000, stopGraceMs: 1000, outputDir: dataDir, urlPolicy: openPolicy });
-  const app = buildApp({
-    runner, store, version: "test", page: new Map(), token: TOKEN, requestTimeoutMs: 1000, maxInputPixels: 1, urlPolicy: openPolicy, limits: {},
-    setup: { status: "starting", started_at: "", completed_at: null, logs: "" },
+  const backend = await LocalBackend.open({
+    dataDir: join(dataDir, "inherit"), queueSize: 0, timeoutMs: 1000, stopGraceMs: 1000, urlPolicy: openPolicy, models: () => new Promise(() => {}),
   });
+  const app = buildApp({ backend, version: "test", page: new Map(), token: TOKEN, requestTimeoutMs: 1000, maxInputPixels: 1, urlPolicy: openPolicy, limits: {} });
   app.get("/v1/models", () => ({ data: [] }));
   app.post("/sdapi/v1/txt2img", () => ({ images: [] }));
   app.get("/v1/status", { config: { public: true } }, () => ({ ok: true }));
@@ -101,7 +97,7 @@ test("a route added to the app later needs the token unless it says it is public
     assert.equal((await app.inject({ method: "GET", url: "/v1/status" })).statusCode, 200);
   } finally {
     await app.close();
-    await runner.close();
+    await backend.close();
   }
 });
 

@@ -1,14 +1,12 @@
 // `kandinsky serve`: Cog's HTTP prediction API and a web page over one inference Engine.
 import { readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { WorkerInit } from "../engine/protocol.js";
+import { LocalBackend } from "./local-backend.js";
 import { loadPage } from "./page.js";
-import { buildApp, type SetupState } from "./routes.js";
-import { Runner, type RunnerOptions } from "./runner.js";
+import { buildApp } from "./routes.js";
+import type { CreateEngine } from "./execute.js";
 import { LIMIT_DEFAULTS } from "./limits.js";
 import { LIMITS, limitRange, type FieldLimits, type LimitName } from "../request/fields.js";
-import { PredictionStore, removeStaleTemps } from "./store.js";
 import { isLoopbackHost, UrlPolicy } from "./url-policy.js";
 
 export interface ServeOptions {
@@ -39,7 +37,7 @@ export interface ServeOptions {
   /** Hosts request-supplied URLs may reach even at private addresses (the --upload-url host is one). */
   allowUrlHosts?: string[];
   /** Makes the inference engine, at the start and to replace a crashed or hung one. Default: `new Engine(init, events)`. */
-  createEngine?: RunnerOptions["createEngine"];
+  createEngine?: CreateEngine;
 }
 const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -72,38 +70,16 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
     allowHosts: [...(o.allowUrlHosts ?? []), ...(o.uploadUrl ? [new URL(o.uploadUrl).hostname] : [])],
   });
 
-  const store = new PredictionStore(o.dataDir);
-  await store.open();
-  const outputDir = join(o.dataDir, "outputs");
-  await mkdir(outputDir, { recursive: true });
-  await removeStaleTemps(outputDir);
-  const runner = new Runner(store, { queueSize: o.queueSize, timeoutMs, stopGraceMs, outputDir, urlPolicy, createEngine: o.createEngine });
-  const setup: SetupState = { status: "starting", started_at: new Date().toISOString(), completed_at: null, logs: "" };
-  const app = buildApp({
-    runner, store, setup, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy, limits,
-  });
+  const backend = await LocalBackend.open({ dataDir: o.dataDir, queueSize: o.queueSize, timeoutMs, stopGraceMs, urlPolicy, models: o.models, createEngine: o.createEngine });
+  const app = buildApp({ backend, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy, limits });
   try {
     await app.listen({ host: o.host, port: o.port });
   } catch (e) {
     await app.close();
+    await backend.close();
     const why = (e as NodeJS.ErrnoException).code === "EADDRINUSE" ? "the address is already in use" : (e as Error).message;
     throw new Error(`cannot listen on ${o.host}:${o.port}: ${why}`);
   }
-
-  let closed = false;
-  const setupDone = (status: SetupState["status"], log: string) => {
-    setup.status = status;
-    setup.completed_at = new Date().toISOString();
-    setup.logs += `${log}\n`;
-  };
-  o.models().then(
-    (init) => {
-      if (closed) return;
-      runner.setModels(init);
-      setupDone("succeeded", "models ready");
-    },
-    (e: Error) => setupDone("failed", `loading the models failed: ${e.message}`),
-  );
 
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : o.port;
@@ -111,10 +87,8 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
   return {
     url: `http://${host}:${port}`,
     async close() {
-      closed = true;
-      await runner.close();
+      await backend.close();
       await app.close();
-      await store.close();
     },
   };
 }

@@ -1,5 +1,5 @@
-// Output images: encoded, written under <dataDir>/outputs (before anything reports success), then handed to the
-// client as data URLs or uploaded, as Cog does with file outputs.
+// Output images: encoded, stored (a folder, or Redis in a cluster) before anything reports success, then handed
+// to the client as data URLs or uploaded, as Cog does with file outputs.
 import { join } from "node:path";
 import { encodeImage, EXTENSION, type ImageFormat } from "../image/io.js";
 import type { RgbImage } from "../image/rgb.js";
@@ -15,12 +15,23 @@ export interface OutputFile {
 
 const UPLOAD_TIMEOUT_MS = 60_000;
 
-export async function writeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number, dir: string): Promise<OutputFile[]> {
-  return Promise.all(images.map(async (im, i) => {
-    const file = { name: `${id}-${i}${EXTENSION[format]}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` };
-    await writeFileDurable(join(dir, file.name), file.bytes);
-    return file;
-  }));
+/** The files of a prediction's images, named `<id>-<n>.<ext>`. */
+export function encodeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number): Promise<OutputFile[]> {
+  return Promise.all(images.map(async (im, i) => ({ name: `${id}-${i}${EXTENSION[format]}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` })));
+}
+
+/** Where output files are kept: they are stored before a prediction is reported done. */
+export interface OutputStore {
+  put(files: OutputFile[]): Promise<void>;
+}
+
+/** Output files under one folder (the local server's <data-dir>/outputs). */
+export class FileOutputs implements OutputStore {
+  constructor(readonly dir: string) {}
+
+  async put(files: OutputFile[]): Promise<void> {
+    await Promise.all(files.map((f) => writeFileDurable(join(this.dir, f.name), f.bytes)));
+  }
 }
 
 /**

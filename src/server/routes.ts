@@ -7,12 +7,12 @@ import { InputError, validationDetails } from "./errors.js";
 import { toGenerateRequest } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
 import type { Asset } from "./page.js";
-import { Job, QueueFullError, type Runner } from "./runner.js";
+import { QueueFullError, UnavailableError, type Backend } from "./backend.js";
 import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, inputSchema, predictionRequestSchema, SCHEMA_ANNOTATIONS, type PredictionRequest } from "./schema.js";
 import type { FieldLimits } from "../request/fields.js";
-import { isStorageFull, type Prediction, type PredictionStore } from "./store.js";
+import type { StreamEvent } from "./job.js";
+import { isStorageFull, isTerminal, type Prediction } from "./store.js";
 import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
-import { WebhookSender } from "./webhooks.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -25,17 +25,8 @@ declare module "fastify" {
 const BODY_LIMIT = 64 * 2 ** 20;
 const KEEPALIVE_MS = 15_000;
 
-export interface SetupState {
-  status: "starting" | "succeeded" | "failed";
-  started_at: string;
-  completed_at: string | null;
-  logs: string;
-}
-
 export interface AppContext {
-  runner: Runner;
-  store: PredictionStore;
-  setup: SetupState;
+  backend: Backend;
   page: Map<string, Asset>;
   version: string;
   token?: string;
@@ -79,7 +70,7 @@ function clientError(requestTimeoutMs: number) {
 }
 
 export function buildApp(ctx: AppContext): FastifyInstance {
-  const { runner, store, setup } = ctx;
+  const { backend } = ctx;
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -113,6 +104,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       return reply.code(422).send({ detail: validationDetails(err.validation, where) });
     }
     if (err instanceof InputError) return reply.code(422).send({ detail: [err.detail] });
+    if (err instanceof UnavailableError) return reply.code(503).send({ detail: err.message });
     if (isStorageFull(err)) {
       console.error("kandinsky serve:", err.message);
       return reply.code(507).send({ detail: `the server's storage is full, so the prediction cannot be stored (${(err as NodeJS.ErrnoException).code}); retry later` });
@@ -169,17 +161,14 @@ export function buildApp(ctx: AppContext): FastifyInstance {
   const openapi = openApiDocument(ctx.version, input);
   app.get("/openapi.json", open, () => openapi);
 
-  app.get("/health-check", open, () => ({
-    status: setup.status === "starting" ? "STARTING" : setup.status === "failed" ? "SETUP_FAILED" : runner.full ? "BUSY" : "READY",
-    setup,
-    version: { kandinsky: ctx.version },
-  }));
+  // UNHEALTHY (the cluster's Redis is unreachable) is a 503, for load balancers; every other state is a 200.
+  app.get("/health-check", open, async (_req, reply) => {
+    const health = await backend.health();
+    return reply.code(health.status === "UNHEALTHY" ? 503 : 200).send({ ...health, version: { kandinsky: ctx.version } });
+  });
 
-  /** The prediction as it is now: active in the runner, else on disk. */
-  const find = async (id: string): Promise<Job | Prediction | undefined> => runner.job(id) ?? (await store.get(id));
-
-  const reply200or202 = async (reply: FastifyReply, found: Job | Prediction, respondAsync: boolean) => {
-    const prediction = !(found instanceof Job) ? found : respondAsync ? found.snapshot() : await found.done;
+  const reply200or202 = async (reply: FastifyReply, found: Prediction, respondAsync: boolean) => {
+    const prediction = respondAsync ? found : await backend.done(found.id);
     return reply.code(respondAsync ? 202 : 200).send(prediction);
   };
 
@@ -198,18 +187,14 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     }
     const id = pathId ?? body.id;
     const respondAsync = /\brespond-async\b/.test(String(req.headers.prefer ?? ""));
-    if (setup.status !== "succeeded") {
-      const why = setup.status === "failed" ? `the models failed to load: ${setup.logs.trim()}` : "the models are still loading; retry when /health-check says READY";
-      return reply.code(503).send({ detail: why });
-    }
+    const why = await backend.notReady();
+    if (why) return reply.code(503).send({ detail: why });
     // The same id again is the same prediction (Cog's idempotent creation), not a second run.
-    const existing = id === undefined ? undefined : await find(id);
+    const existing = id === undefined ? undefined : await backend.get(id);
     if (existing) return reply200or202(reply, existing, respondAsync);
     const { request, output } = await toGenerateRequest(body.input, {
-      canInpaint: runner.hasInpaint, limits: ctx.limits, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy,
+      canInpaint: await backend.canInpaint(), limits: ctx.limits, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy,
     });
-    const raced = id === undefined ? undefined : runner.job(id);
-    if (raced) return reply200or202(reply, raced, respondAsync);
 
     const prediction: Prediction = {
       id: id ?? randomUUID().replaceAll("-", ""),
@@ -223,20 +208,20 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       completed_at: null,
       metrics: {},
     };
-    let job: Job;
+    let created: Prediction;
     try {
-      job = await runner.submit({
+      created = await backend.submit({
         prediction,
         request,
         output,
-        webhook: body.webhook ? new WebhookSender(body.webhook, new Set(body.webhook_events_filter), ctx.urlPolicy) : undefined,
+        webhook: body.webhook ? { url: body.webhook, events: body.webhook_events_filter } : undefined,
         uploadTo: body.output_file_prefix ?? ctx.uploadUrl,
       });
     } catch (e) {
       if (e instanceof QueueFullError) return reply.code(409).send({ detail: e.message });
       throw e;
     }
-    return reply200or202(reply, job, respondAsync);
+    return reply200or202(reply, created, respondAsync);
   };
 
   const bodySchema = { body: predictionRequestSchema(input) };
@@ -245,43 +230,48 @@ export function buildApp(ctx: AppContext): FastifyInstance {
   app.put("/predictions/:id", { schema: { ...bodySchema, ...idSchema } }, (req: IdRequest, reply) => create(req, reply, req.params.id));
 
   app.get("/predictions/:id", { schema: idSchema }, async (req: IdRequest, reply) => {
-    const found = await find(req.params.id);
-    if (!found) return notFound(reply);
-    return found instanceof Job ? found.snapshot() : found;
+    const found = await backend.get(req.params.id);
+    return found ?? notFound(reply);
   });
 
   app.post("/predictions/:id/cancel", { schema: idSchema }, async (req: IdRequest, reply) => {
-    runner.cancel(req.params.id);
-    const found = await find(req.params.id);
-    if (!found) return notFound(reply);
-    return found instanceof Job ? found.snapshot() : found;
+    const found = await backend.cancel(req.params.id);
+    return found ?? notFound(reply);
   });
 
   // Server-sent events: "prediction" (the state on connecting), then start, progress, logs, output and
   // completed (the final prediction), after which the stream ends.
   app.get("/predictions/:id/events", { schema: idSchema }, async (req: IdRequest, reply) => {
-    const found = await find(req.params.id);
-    if (!found) return notFound(reply);
-    reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     const write = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    if (!(found instanceof Job)) {
-      write("completed", found);
-      res.end();
-      return;
-    }
-    write("prediction", found.snapshot());
-    const keepAlive = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
+    let keepAlive: NodeJS.Timeout | undefined;
     const stop = () => {
       clearInterval(keepAlive);
-      off();
+      watch?.stop();
       res.end();
     };
-    const off = found.subscribe((e) => {
+    // Events that come before the stream's head is written wait for it.
+    const early: StreamEvent[] = [];
+    let opened = false;
+    const watch = await backend.watch(req.params.id, (e) => {
+      if (!opened) return void early.push(e);
       write(e.event, e.data);
       if (e.event === "completed") stop();
     });
+    if (!watch) return notFound(reply);
+    reply.hijack();
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    if (isTerminal(watch.snapshot.status)) {
+      write("completed", watch.snapshot);
+      return stop();
+    }
+    write("prediction", watch.snapshot);
+    opened = true;
+    for (const e of early.splice(0)) {
+      write(e.event, e.data);
+      if (e.event === "completed") return stop();
+    }
+    keepAlive = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
     req.raw.on("close", stop);
   });
 
