@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { addImageCommands } from "./generate.js";
 import { addDownloadCommand } from "./download.js";
 import { addServeCommand } from "./serve.js";
+import { addWorkerCommand } from "./worker.js";
 import { reportError, say } from "./errors.js";
 
 /** How often the parent's presence is checked (a process cannot be told of it; Linux's PDEATHSIG is not exposed). */
@@ -26,6 +27,7 @@ Examples:
   $ kandinsky mix --text "a cat" --weight 0.5 --image starry-night.jpg --weight 0.5
   $ kandinsky download
   $ kandinsky serve --port 5000
+  $ kandinsky serve --redis redis://queue:6379 & kandinsky worker --redis redis://queue:6379
 
 Run kandinsky <command> --help for a command's options.
 `);
@@ -45,6 +47,7 @@ if (process.env.npm_command !== undefined) {
 addImageCommands(program);
 addDownloadCommand(program);
 addServeCommand(program);
+addWorkerCommand(program);
 
 try {
   await program.parseAsync();

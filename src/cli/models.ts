@@ -7,8 +7,8 @@ import { ProgressBar } from "../hub/progress.js";
 import { PROVIDERS, type Provider } from "../runtime/session.js";
 import type { WorkerInit } from "../engine/protocol.js";
 import { positiveInteger } from "./options.js";
-import { checkRole, ROLE_MODELS, type Role } from "../pipelines/roles.js";
-import { UserError } from "./errors.js";
+import { checkRole, ROLE_MODELS, ROLES, type Role } from "../pipelines/roles.js";
+import { say, UserError } from "./errors.js";
 
 export interface ModelOptions {
   prior: string;
@@ -101,4 +101,18 @@ export async function engineInit(roles: readonly Role[], o: ModelOptions): Promi
     },
     downloaded,
   };
+}
+
+/**
+ * The models of a server or worker, all roles, resolved in the background: the server reports the outcome to
+ * its clients, and the console hears it too.
+ */
+export function servingModels(o: ModelOptions): () => Promise<WorkerInit> {
+  return () => engineInit(ROLES, o).then(
+    ({ init }) => (say("models ready"), init),
+    (e: Error) => {
+      say(`setup failed: ${e.message}`);
+      throw e;
+    },
+  );
 }

@@ -3,6 +3,7 @@
 // line and every API agree.
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { FIELD_KEYS, FIELDS, fieldRange, rangeText, type CliSpec, type FieldKey, type FieldSpec, type Task } from "../request/fields.js";
+import { checkRedisUrl } from "../cluster/redis-url.js";
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -26,6 +27,38 @@ export function nonNegativeInteger(value: string): number {
   const n = integer(value);
   if (n < 0) throw new InvalidArgumentError("expected an integer >= 0");
   return n;
+}
+
+export function seconds(value: string): number {
+  const n = number(value);
+  if (n <= 0) throw new InvalidArgumentError("expected a number of seconds > 0");
+  return n;
+}
+
+export function url(value: string): string {
+  if (!URL.canParse(value)) throw new InvalidArgumentError("expected a URL");
+  return value;
+}
+
+export function redisUrl(value: string): string {
+  try {
+    return checkRedisUrl(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** Resolves with the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (s: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve(s);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
 }
 
 /** What a field's option takes, parsed for its form only: ranges are the library's to check. */

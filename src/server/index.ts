@@ -1,11 +1,13 @@
-// `kandinsky serve`: Cog's HTTP prediction API and a web page over one inference Engine.
+// `kandinsky serve`: Cog's HTTP prediction API and a web page over one inference Engine, or, with `cluster`, an
+// HTTP front of workers that share a Redis (src/cluster).
 import { readFileSync } from "node:fs";
 import type { WorkerInit } from "../engine/protocol.js";
 import { LocalBackend } from "./local-backend.js";
 import { loadPage } from "./page.js";
 import { buildApp } from "./routes.js";
+import type { Backend } from "./backend.js";
 import type { CreateEngine } from "./execute.js";
-import { LIMIT_DEFAULTS } from "./limits.js";
+import { CLUSTER_DEFAULTS, LIMIT_DEFAULTS } from "./limits.js";
 import { LIMITS, limitRange, type FieldLimits, type LimitName } from "../request/fields.js";
 import { isLoopbackHost, UrlPolicy } from "./url-policy.js";
 
@@ -14,9 +16,13 @@ export interface ServeOptions {
   port: number;
   token?: string;
   uploadUrl?: string;
-  dataDir: string;
+  /** The local server's records and outputs. */
+  dataDir?: string;
   queueSize: number;
-  models: () => Promise<WorkerInit> /* resolves/downloads the models; called at startup */;
+  /** The local server's models: resolves (downloads) them; called at startup. */
+  models?: () => Promise<WorkerInit>;
+  /** A front of a cluster instead: no models, no data folder; predictions run on `kandinsky worker`s. */
+  cluster?: ClusterServeOptions;
   /** Time limit of one prediction, model loading included. Defaults: LIMIT_DEFAULTS. */
   predictTimeoutS?: number;
   /** How long a prediction past its limit may take to reach its next step before its worker is killed. */
@@ -39,11 +45,21 @@ export interface ServeOptions {
   /** Makes the inference engine, at the start and to replace a crashed or hung one. Default: `new Engine(init, events)`. */
   createEngine?: CreateEngine;
 }
+
+export interface ClusterServeOptions {
+  redisUrl: string;
+  /** Defaults: CLUSTER_DEFAULTS. */
+  queueName?: string;
+  maxAttempts?: number;
+  resultTtlS?: number;
+}
+
 const { version } = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
 
 /**
  * Listens at once (GET /health-check says STARTING) and calls `models()` in the background: READY when it
- * resolves, SETUP_FAILED with its error when it rejects. Records and outputs live under `dataDir`.
+ * resolves, SETUP_FAILED with its error when it rejects. Records and outputs live under `dataDir`. A cluster's
+ * front is READY when a worker is.
  */
 export async function startServer(o: ServeOptions): Promise<{ url: string; close(): Promise<void> }> {
   if (!Number.isInteger(o.queueSize) || o.queueSize < 0) throw new Error(`queue size must be an integer >= 0, got ${o.queueSize}`);
@@ -70,7 +86,22 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
     allowHosts: [...(o.allowUrlHosts ?? []), ...(o.uploadUrl ? [new URL(o.uploadUrl).hostname] : [])],
   });
 
-  const backend = await LocalBackend.open({ dataDir: o.dataDir, queueSize: o.queueSize, timeoutMs, stopGraceMs, urlPolicy, models: o.models, createEngine: o.createEngine });
+  let backend: Backend;
+  if (o.cluster) {
+    const c = o.cluster;
+    const maxAttempts = c.maxAttempts ?? CLUSTER_DEFAULTS.maxAttempts;
+    if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new Error(`the attempts must be an integer >= 1, got ${maxAttempts}`);
+    const resultTtlS = c.resultTtlS ?? CLUSTER_DEFAULTS.resultTtlS;
+    if (!(Number.isInteger(resultTtlS) && resultTtlS >= 1)) throw new Error(`the result TTL must be an integer >= 1 second, got ${resultTtlS}`);
+    // Loaded here: the single-process server needs neither BullMQ nor a Redis client.
+    const { ClusterBackend } = await import("../cluster/front.js");
+    backend = new ClusterBackend({
+      redisUrl: c.redisUrl, queueName: c.queueName ?? CLUSTER_DEFAULTS.queueName, queueSize: o.queueSize, maxAttempts, resultTtlS, timeoutMs, urlPolicy,
+    });
+  } else {
+    if (!o.models || o.dataDir === undefined) throw new Error("a server without a cluster needs its models and a data folder");
+    backend = await LocalBackend.open({ dataDir: o.dataDir, queueSize: o.queueSize, timeoutMs, stopGraceMs, urlPolicy, models: o.models, createEngine: o.createEngine });
+  }
   const app = buildApp({ backend, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy, limits });
   try {
     await app.listen({ host: o.host, port: o.port });

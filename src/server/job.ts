@@ -39,8 +39,12 @@ export abstract class Job {
     this.webhook?.send(event, () => JSON.stringify(this.prediction));
   }
 
+  /** After the logs grew, before the line is reported: where records are read from elsewhere, they are written here. */
+  protected logged(): void {}
+
   log(line: string): void {
     this.prediction.logs += `${line}\n`;
+    this.logged();
     this.emit({ event: "logs", data: { data: `${line}\n` } });
     this.hook("logs");
   }

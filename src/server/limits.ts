@@ -22,3 +22,14 @@ export const LIMIT_DEFAULTS = {
   /** Most decoder and prior steps (--max-steps). */
   maxSteps: 500,
 };
+
+/** The defaults of a cluster's settings (`serve --redis`, `worker`). */
+export const CLUSTER_DEFAULTS = {
+  queueName: "kandinsky",
+  /** How many times a prediction may be started when the workers running it die (--max-attempts). */
+  maxAttempts: 2,
+  /** Seconds a finished prediction's record and outputs stay in Redis (--result-ttl): a day. */
+  resultTtlS: 86400,
+  /** Seconds without a heartbeat after which a worker is presumed dead and its predictions run elsewhere (--stall-timeout). */
+  stallTimeoutS: 30,
+};
