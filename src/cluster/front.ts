@@ -50,7 +50,14 @@ export class ClusterBackend implements Backend {
   private readonly sending = new Set<RemoteJob>();
   private closing = false;
 
-  constructor(private readonly o: ClusterFrontOptions) {
+  /** A front, once connected to Redis or after `waitMs` (it then answers 503 until Redis is reachable). */
+  static async open(o: ClusterFrontOptions, waitMs = 2000): Promise<ClusterBackend> {
+    const backend = new ClusterBackend(o);
+    await settledWithin(backend.queue.waitUntilReady(), waitMs);
+    return backend;
+  }
+
+  private constructor(private readonly o: ClusterFrontOptions) {
     this.redis = frontConnection(o.redisUrl);
     this.keys = new Keys(o.queueName);
     this.records = new Records(this.redis, this.keys);

@@ -27,9 +27,9 @@ export class RemoteJob extends Job {
     this.save().catch(warn);
   }
 
-  protected override async saveFinal(): Promise<boolean> {
+  protected override async saveFinal(p: Prediction): Promise<boolean> {
     if (this.lost) return false;
-    const owned = await this.records.update(this.prediction, this.attempt, this.ttlS);
+    const owned = await this.records.update(p, this.attempt, this.ttlS);
     if (!owned) this.disown();
     return owned;
   }

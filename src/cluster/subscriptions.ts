@@ -7,6 +7,7 @@ export class Subscriptions {
   private readonly channels = new Map<string, { listeners: Set<(message: string) => void>; ready: Promise<unknown> }>();
 
   constructor(private readonly sub: Redis) {
+    sub.on("error", () => {}); // the main connection reports outages
     sub.on("message", (channel: string, message: string) => {
       for (const fn of this.channels.get(channel)?.listeners ?? []) fn(message);
     });

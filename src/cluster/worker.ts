@@ -69,6 +69,7 @@ export class ClusterWorker {
       started_at: new Date().toISOString(), setup_logs: "",
     };
     this.cancels = this.redis.duplicate();
+    this.cancels.on("error", () => {}); // the main connection reports outages
     this.cancels.on("message", (_channel: string, id: string) => this.active.get(id)?.abort.abort());
   }
 

@@ -95,7 +95,7 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
     if (!(Number.isInteger(resultTtlS) && resultTtlS >= 1)) throw new Error(`the result TTL must be an integer >= 1 second, got ${resultTtlS}`);
     // Loaded here: the single-process server needs neither BullMQ nor a Redis client.
     const { ClusterBackend } = await import("../cluster/front.js");
-    backend = new ClusterBackend({
+    backend = await ClusterBackend.open({
       redisUrl: c.redisUrl, queueName: c.queueName ?? CLUSTER_DEFAULTS.queueName, queueSize: o.queueSize, maxAttempts, resultTtlS, timeoutMs, urlPolicy,
     });
   } else {

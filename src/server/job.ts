@@ -28,8 +28,8 @@ export abstract class Job {
   /** Stores the record as it is now. */
   abstract save(): Promise<void>;
 
-  /** Stores the terminal record; false when it is no longer this job's to report (the cluster ran it elsewhere). */
-  protected abstract saveFinal(): Promise<boolean>;
+  /** Stores the terminal record `p` (and may amend it); false when it is no longer this job's to report (the cluster ran it elsewhere). */
+  protected abstract saveFinal(p: Prediction): Promise<boolean>;
 
   /** After the terminal state is reported. */
   protected abstract settled(): void;
@@ -49,15 +49,16 @@ export abstract class Job {
     this.hook("logs");
   }
 
-  /** Terminal state: recorded first, then reported (webhook, event streams, waiting requests). */
+  /**
+   * Terminal state: recorded first, then reported (webhook, event streams, waiting requests). Until it is
+   * recorded, readers (a poll, a throttled logs webhook) see the prediction as it was.
+   */
   async finish(status: Status, error?: string): Promise<void> {
-    const p = this.prediction;
-    p.status = status;
-    p.error = error ?? null;
-    p.completed_at = new Date().toISOString();
-    if (p.started_at) p.metrics.predict_time = (Date.parse(p.completed_at) - Date.parse(p.started_at)) / 1000;
+    const p: Prediction = { ...this.prediction, metrics: { ...this.prediction.metrics }, status, error: error ?? null, completed_at: new Date().toISOString() };
+    if (p.started_at) p.metrics.predict_time = (Date.parse(p.completed_at!) - Date.parse(p.started_at)) / 1000;
     if (status !== "succeeded") p.output = null;
-    if (!(await this.saveFinal())) return;
+    if (!(await this.saveFinal(p))) return;
+    Object.assign(this.prediction, p);
     this.emit({ event: "completed", data: this.snapshot() });
     this.hook("completed");
     this.settled();

@@ -83,7 +83,7 @@ export class LocalBackend implements Backend {
   }
 
   async cancel(id: string): Promise<Prediction | undefined> {
-    this.runner.cancel(id);
+    await this.runner.cancel(id);
     return this.get(id);
   }
 

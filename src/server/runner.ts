@@ -44,11 +44,10 @@ export class LocalJob extends Job {
   }
 
   /** A terminal state the disk refuses is reported failed, and reaches the disk when it has room again (else the next start fails it). */
-  protected override async saveFinal(): Promise<boolean> {
+  protected override async saveFinal(p: Prediction): Promise<boolean> {
     try {
-      await this.save();
+      await this.store.save(p);
     } catch (e) {
-      const p = this.prediction;
       p.status = "failed";
       p.output = null;
       p.error = `the prediction could not be stored: ${storageMessage(e as Error)}`;
@@ -103,8 +102,7 @@ export class Runner {
     return this.slot?.hasInpaint ?? false;
   }
 
-  /** Whether a new prediction would be refused (409): one running and queueSize waiting. A prediction
-   *  already finished, whose record is being written, holds no place. */
+  /** Whether a new prediction would be refused (409): one running and queueSize waiting. */
   get full(): boolean {
     let active = 0;
     for (const job of this.jobs.values()) if (!isTerminal(job.prediction.status)) active++;
@@ -134,18 +132,17 @@ export class Runner {
     return job;
   }
 
-  /** Cancels a queued prediction at once, a running one at its next step. False when `id` is not active. */
-  cancel(id: string): boolean {
+  /** Cancels a queued prediction at once (resolving once that is recorded), a running one at its next step. */
+  async cancel(id: string): Promise<void> {
     const job = this.jobs.get(id);
-    if (!job) return false;
+    if (!job) return;
     const i = this.pending.indexOf(job);
     if (i >= 0) {
       this.pending.splice(i, 1);
-      void job.finish("canceled");
+      await job.finish("canceled");
     } else {
       job.abort.abort();
     }
-    return true;
   }
 
   /**
