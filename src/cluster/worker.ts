@@ -66,7 +66,7 @@ export class ClusterWorker {
     this.registry = new Registry(this.redis, this.keys);
     this.state = {
       id: this.id, device: o.device, concurrency: o.concurrency, busy: 0, status: "starting", inpaint: false,
-      started_at: new Date().toISOString(), setup_logs: "",
+      started_at: new Date().toISOString(), setup_logs: "", warning: null,
     };
     this.cancels = this.redis.duplicate();
     this.cancels.on("error", () => {}); // the main connection reports outages
@@ -94,7 +94,8 @@ export class ClusterWorker {
       return;
     }
     if (this.closing) return;
-    for (let i = 0; i < this.o.concurrency; i++) this.slots.push(new EngineSlot(init, "kandinsky worker"));
+    const onWarning = (message: string) => (this.state.warning = message);
+    for (let i = 0; i < this.o.concurrency; i++) this.slots.push(new EngineSlot(init, "kandinsky worker", { onWarning }));
     this.free.push(...this.slots);
     Object.assign(this.state, { status: "ready", device: init.options.provider, inpaint: Boolean(init.dirs.inpaint) });
     beat();

@@ -24,6 +24,8 @@ export interface WorkerReport {
   inpaint: boolean;
   started_at: string;
   setup_logs: string;
+  /** The inference process's last warning of its own, e.g. that the device asked for is not available and cpu is used. */
+  warning: string | null;
 }
 
 export interface Health {

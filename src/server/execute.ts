@@ -35,8 +35,11 @@ export type CreateEngine = (init: WorkerInit, events: EngineEvents) => Engine;
 export class EngineSlot {
   private engine: Engine;
 
-  /** `who` names the process in its console warnings ("kandinsky serve"). */
-  constructor(private readonly init: WorkerInit, private readonly who: string, private readonly createEngine?: CreateEngine) {
+  /**
+   * `who` names the process in its console warnings ("kandinsky serve"); `onWarning` also hears the inference
+   * process's own (its provider check: the device asked for is not available and cpu is used).
+   */
+  constructor(private readonly init: WorkerInit, private readonly who: string, private readonly o: { createEngine?: CreateEngine; onWarning?: (message: string) => void } = {}) {
     this.engine = this.newEngine();
   }
 
@@ -46,8 +49,13 @@ export class EngineSlot {
 
   /** A new engine whose inference process starts at once, so that its provider check is told at the start. */
   private newEngine(): Engine {
-    const events: EngineEvents = { onWarning: (message) => console.warn(`${this.who}: warning: ${message}`) };
-    const engine = this.createEngine ? this.createEngine(this.init, events) : new Engine(this.init, events);
+    const events: EngineEvents = {
+      onWarning: (message) => {
+        console.warn(`${this.who}: warning: ${message}`);
+        this.o.onWarning?.(message);
+      },
+    };
+    const engine = this.o.createEngine ? this.o.createEngine(this.init, events) : new Engine(this.init, events);
     engine.launch();
     return engine;
   }

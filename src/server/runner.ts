@@ -94,7 +94,7 @@ export class Runner {
 
   /** Starts taking predictions, with models as `init` describes them. */
   setModels(init: WorkerInit): void {
-    this.slot = new EngineSlot(init, "kandinsky serve", this.opts.createEngine);
+    this.slot = new EngineSlot(init, "kandinsky serve", { createEngine: this.opts.createEngine });
     this.pump();
   }
 
