@@ -4,8 +4,8 @@
 // Full-size measurements on random weights (written once by random-set.ts): every network call of the seed
 // model's default job, each in its own process (so peak RSS is per component), with FLOPs counted from the
 // emitted graph and the provider's GEMM peak measured through the same runtime. Prints a table, then one line
-// of key=value pairs.
-import { execFile } from "node:child_process";
+// of key=value pairs. With the item "cluster" (also in the full run), the cluster on the tiny models (cluster.ts).
+import { execFile, spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
@@ -13,6 +13,7 @@ import { PROVIDERS, resolveProvider, type Provider, type SessionOptions } from "
 import { buildOptionsFor } from "../src/pipelines/components.js";
 import { resolveRequest } from "../src/request/resolve.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
+import { clusterBench } from "./cluster.js";
 import { ITEMS } from "./items.js";
 import { DEFAULT_OUT, ensureRandomModels } from "./random-set.js";
 import type { MeasureRequest, MeasureResult } from "./measure.js";
@@ -43,6 +44,8 @@ interface Options {
   runs: string;
   seconds: string;
   profile?: boolean;
+  clusterJobs: string;
+  clusterSteps: string;
 }
 
 function child(req: MeasureRequest): Promise<MeasureResult> {
@@ -69,10 +72,15 @@ async function main(o: Options): Promise<void> {
   if (fp16) build.compute = "float16";
 
   const only = o.only?.split(",").filter(Boolean);
-  const names = o.quick ? ["unet512"] : only ? only.filter((n) => n !== "gemm" && n !== "sequence") : ITEMS.map((i) => i.name);
+  if (!o.quick && (!only || only.includes("cluster"))) {
+    if (spawnSync("redis-server", ["--version"]).error) console.log("cluster: skipped (no redis-server; apt-get install redis-server)");
+    else console.log(await clusterBench({ jobs: Number(o.clusterJobs), steps: Number(o.clusterSteps), probes: 10 }));
+    if (only && only.every((n) => n === "cluster")) return;
+  }
+  const names = o.quick ? ["unet512"] : only ? only.filter((n) => !["gemm", "sequence", "cluster"].includes(n)) : ITEMS.map((i) => i.name);
   const items = names.map((n) => {
     const item = ITEMS.find((i) => i.name === n);
-    if (!item) throw new Error(`unknown item "${n}" (known: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence)`);
+    if (!item) throw new Error(`unknown item "${n}" (known: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence, cluster)`);
     return item;
   });
   const withGemm = o.quick || !only || only.includes("gemm");
@@ -124,7 +132,7 @@ const program = new Command("bench")
   .description("full-size measurements of every network on random weights")
   .option("--provider <name>", "execution provider", "cpu")
   .option("--quick", "only the 512x512 UNet step and the GEMM peak")
-  .option("--only <items>", `comma-separated items: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence (with the job's items)`)
+  .option("--only <items>", `comma-separated items: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence (with the job's items), cluster (1 vs 2 workers on Redis)`)
   .option("--models <dir>", "random-weight model set (written when missing)", DEFAULT_OUT)
   .option("--configs <dir>", "configs of the set to write (default: ../shared/fixtures/kandinsky21/full-configs)")
   .option("--fp16", "fp16 weights and compute (the default on GPU providers)")
@@ -137,6 +145,8 @@ const program = new Command("bench")
   .option("--runs <n>", "minimum timed runs per item", "3")
   .option("--seconds <s>", "minimum timed seconds per item", "3")
   .option("--profile", "report ORT kernel time per op type")
+  .option("--cluster-jobs <n>", "cluster: predictions per throughput run", "12")
+  .option("--cluster-steps <n>", "cluster: decoder steps of each (tiny models, 128x128)", "20")
   .action((o: Options) => main(o));
 
 program.parseAsync().catch((e: Error) => {
