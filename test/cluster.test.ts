@@ -5,6 +5,8 @@ import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import sharp from "sharp";
 import { jobId, Keys } from "../src/cluster/keys.js";
+import { Records } from "../src/cluster/records.js";
+import { resolveOutput, resolveRequest } from "../src/request/resolve.js";
 import { startServer } from "../src/server/index.js";
 import { startRedis, startWorker, type RedisServer, type WorkerProcess } from "./cluster-helpers.js";
 import { client, receiver, small, waitFor, type Reply, type Server } from "./server-helpers.js";
@@ -31,6 +33,8 @@ const settled = (call: ReturnType<typeof client>, id: string, timeoutMs = 60_000
   return ["succeeded", "failed", "canceled"].includes(p.status) ? p : undefined;
 }, timeoutMs);
 const async = { prefer: "respond-async" };
+/** A test that would wait forever on a broken cluster (a sync request no worker answers) fails instead. */
+const BOUNDED = { timeout: 120_000 };
 
 before(async () => {
   redis = await startRedis({ aof: true });
@@ -50,7 +54,7 @@ after(async () => {
   await rx.close();
 });
 
-test("health: READY once a worker is, with the workers listed; the fronts load no models", async () => {
+test("health: READY once a worker is, with the workers listed; the fronts load no models", BOUNDED, async () => {
   const h = await ready(api[0], 2);
   assert.equal(h.workers.count, 2);
   assert.deepEqual(h.workers.list.map((w: { device: string; concurrency: number; inpaint: boolean }) => [w.device, w.concurrency, w.inpaint]), [["cpu", 1, true], ["cpu", 1, true]]);
@@ -59,7 +63,7 @@ test("health: READY once a worker is, with the workers listed; the fronts load n
   assert.equal((await client(fronts[0].url)("POST", "/predictions", { input: small })).status, 401, "the token, as without a cluster");
 });
 
-test("bad input is refused by the front before anything is queued", async () => {
+test("bad input is refused by the front before anything is queued", BOUNDED, async () => {
   const cases: [string, unknown, string][] = [
     ["bad-width", { ...small, width: 2000 }, "width"],
     ["bad-task", { ...small, task: "img2img" }, "image"],
@@ -74,7 +78,7 @@ test("bad input is refused by the front before anything is queued", async () => 
   }
 });
 
-test("six predictions over both fronts, a worker killed mid-run: all succeed, readable anywhere, one completed webhook each", async () => {
+test("six predictions over both fronts, a worker killed mid-run: all succeed, readable anywhere, one completed webhook each", BOUNDED, async () => {
   const ids = ["c-0", "c-1", "c-2", "c-3", "c-4", "c-5"];
   // c-0 runs long enough to be killed mid-run; the others are quick.
   for (const [i, id] of ids.entries()) {
@@ -115,7 +119,7 @@ test("six predictions over both fronts, a worker killed mid-run: all succeed, re
   }
 });
 
-test("a worker that stops responding and comes back cannot overwrite the prediction that ran elsewhere", async () => {
+test("a worker that stops responding and comes back cannot overwrite the prediction that ran elsewhere", BOUNDED, async () => {
   await ready(api[0], 2);
   const hook = `${rx.url}/hook/frozen`;
   assert.equal((await api[0]("PUT", "/predictions/frozen", { input: { ...small, num_inference_steps: 100 }, webhook: hook }, async)).status, 202);
@@ -140,7 +144,7 @@ test("a worker that stops responding and comes back cannot overwrite the predict
   }
 });
 
-test("a cancel sent to another front stops a running prediction at its next step; a queued one at once", async () => {
+test("a cancel sent to another front stops a running prediction at its next step; a queued one at once", BOUNDED, async () => {
   await ready(api[0], 2);
   const long = { ...small, num_inference_steps: 500 };
   assert.equal((await api[0]("PUT", "/predictions/long-a", { input: long }, async)).status, 202);
@@ -159,11 +163,13 @@ test("a cancel sent to another front stops a running prediction at its next step
   } finally {
     await strict.close();
   }
-  // With room, the next one waits in the queue, and is canceled there.
-  assert.equal((await api[0]("PUT", "/predictions/long-c", { input: long }, async)).status, 202);
+  // With room, the next one waits in the queue, and is canceled there: the front that cancels it sends its webhook.
+  assert.equal((await api[0]("PUT", "/predictions/long-c", { input: long, webhook: `${rx.url}/hook/long-c` }, async)).status, 202);
   const queued = await api[1]("POST", "/predictions/long-c/cancel");
   assert.equal(queued.body.status, "canceled");
   assert.equal(queued.body.started_at, null);
+  const hooks = await waitFor("long-c's webhook", () => rx.requests.filter((q) => q.url === "/hook/long-c").map((q) => JSON.parse(q.body.toString())).filter((h) => h.status === "canceled").at(0));
+  assert.deepEqual(hooks, queued.body);
 
   for (const id of ["long-a", "long-b"]) assert.equal((await api[1]("POST", `/predictions/${id}/cancel`)).status, 200);
   for (const id of ["long-a", "long-b"]) {
@@ -175,7 +181,37 @@ test("a cancel sent to another front stops a running prediction at its next step
   assert.equal((await api[1]("POST", "/predictions/nope/cancel")).status, 404);
 });
 
-test("a restarted front answers for earlier predictions; idempotent PUT, events and a sync prediction through it", async () => {
+test("a worker stopped with SIGTERM hands its prediction back to the queue; another worker runs it, no attempt counted", BOUNDED, async () => {
+  assert.equal((await api[0]("PUT", "/predictions/handed", { input: { ...small, num_inference_steps: 100 } }, async)).status, 202);
+  const running = await waitFor("it to run", async () => {
+    const p = (await api[1]("GET", "/predictions/handed")).body;
+    return /decoder 1\//.test(p.logs) ? p : undefined;
+  });
+  const pid = Number(/worker [^ ]+:(\d+) \(attempt 1 of 2\)/.exec(running.logs)?.[1]);
+  const stopping = workers.find((w) => w.pid === pid)!;
+  workers.splice(workers.indexOf(stopping), 1);
+  assert.equal(await stopping.stop(), 0);
+  const p = await settled(api[0], "handed");
+  assert.equal(p.status, "succeeded", `${p.error}\n${p.logs}`);
+  assert.match(p.logs, new RegExp(`worker [^ ]+:${pid} stopped; the prediction is queued again\n`));
+  assert.equal(p.logs.match(/\(attempt 1 of 2\)/g)?.length, 2, p.logs);
+});
+
+test("a prediction whose front stopped before queuing it is queued by the next request for it", BOUNDED, async () => {
+  // What a front that dies between writing the record and queuing the job leaves: a record, no job.
+  const records = new Records(inspect, keys);
+  const now = new Date().toISOString();
+  const { input } = (await api[0]("GET", "/predictions/c-3")).body; // a checked input, defaults filled in
+  const orphan = { id: "orphan", input, output: null, logs: "", error: null, status: "starting", created_at: now, started_at: null, completed_at: null, metrics: {} };
+  const job = { output: resolveOutput(), urlPolicy: { denyPrivate: false, allowHosts: [] }, timeoutMs: 60_000, maxAttempts: 2, resultTtlS: 600 };
+  const request = resolveRequest({ prompt: "a red cat", width: 128, height: 128, steps: 2, priorSteps: 2 });
+  assert.ok(await records.create(orphan as never, job, request));
+  const again = await api[1]("PUT", "/predictions/orphan", { input: small });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.status, "succeeded", again.body.error);
+});
+
+test("a restarted front answers for earlier predictions; idempotent PUT, events and a sync prediction through it", BOUNDED, async () => {
   const before = await Promise.all(["c-0", "c-3", "long-a"].map(async (id) => (await api[1]("GET", `/predictions/${id}`)).body));
   await fronts[0].close();
   fronts[0] = await front();
@@ -200,7 +236,7 @@ test("a restarted front answers for earlier predictions; idempotent PUT, events 
   assert.equal(sync.body.metrics.seed, 11);
 });
 
-test("Redis down: the fronts answer 503 with a JSON error and recover when it is back, with nothing acknowledged lost", async () => {
+test("Redis down: the fronts answer 503 with a JSON error and recover when it is back, with nothing acknowledged lost", BOUNDED, async () => {
   const accepted = await api[0]("PUT", "/predictions/outage", { input: { ...small, seed: 5, num_inference_steps: 80 } }, async);
   assert.equal(accepted.status, 202);
   await waitFor("it to run", async () => /decoder 1\//.test((await api[1]("GET", "/predictions/outage")).body.logs) || undefined);
