@@ -63,6 +63,25 @@ test("health: READY once a worker is, with the workers listed; the fronts load n
   assert.equal((await client(fronts[0].url)("POST", "/predictions", { input: small })).status, 401, "the token, as without a cluster");
 });
 
+test("SETUP_FAILED when every worker of a queue failed to load its models; predictions get a 503 saying why", BOUNDED, async () => {
+  const broken = startWorker(redis.url, ["--queue-name", "broken", "--prior", "/nonexistent/prior", ...STALL]);
+  const lone = await startServer({ host: "127.0.0.1", port: 0, queueSize: 1, cluster: { redisUrl: redis.url, queueName: "broken" } });
+  try {
+    const call = client(lone.url);
+    const h = await waitFor("SETUP_FAILED", async () => {
+      const body = (await call("GET", "/health-check")).body;
+      return body.status === "SETUP_FAILED" ? body : undefined;
+    }, 30_000);
+    assert.match(h.setup.logs, /loading the models failed: model \/nonexistent\/prior is neither/);
+    const refused = await call("POST", "/predictions", { input: small });
+    assert.equal(refused.status, 503);
+    assert.match(refused.body.detail, /every worker failed to load the models: .*nonexistent/);
+  } finally {
+    await lone.close();
+    await broken.stop();
+  }
+});
+
 test("bad input is refused by the front before anything is queued", BOUNDED, async () => {
   const cases: [string, unknown, string][] = [
     ["bad-width", { ...small, width: 2000 }, "width"],
