@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Graph, type Value } from "../src/runtime/graph.js";
 import { Session, type HostArray } from "../src/runtime/session.js";
 import { quantizeRows } from "../src/runtime/int8.js";
-import { relativeError } from "../src/math.js";
+import { relativeError } from "../src/runtime/compare.js";
 import { opTimes } from "./profile.js";
 
 const PROFILE = process.argv.includes("--profile");

@@ -4,25 +4,28 @@
 // Full-size measurements on random weights (written once by random-set.ts): every network call of the seed
 // model's default job, each in its own process (so peak RSS is per component), with FLOPs counted from the
 // emitted graph and the provider's GEMM peak measured through the same runtime. Prints a table, then one line
-// of key=value pairs.
-import { execFile } from "node:child_process";
-import os from "node:os";
+// of key=value pairs. With the item "cluster" (also in the full run), the cluster on the tiny models (cluster.ts).
+import { execFile, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import os, { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { rmSync } from "node:fs";
 import { PROVIDERS, resolveProvider, type Provider, type SessionOptions } from "../src/runtime/session.js";
-import { PRECISIONS, type Precision } from "../src/runtime/int8.js";
+import { PRECISIONS, type Precision } from "../src/runtime/precision.js";
 import { cacheRoot } from "../src/runtime/session-cache.js";
 import { buildOptionsFor } from "../src/pipelines/components.js";
-import { DEFAULTS } from "../src/pipelines/kandinsky.js";
+import { resolveRequest } from "../src/request/resolve.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
+import { clusterBench } from "./cluster.js";
 import { ITEMS } from "./items.js";
 import { DEFAULT_OUT, ensureRandomModels } from "./random-set.js";
 import type { MeasureRequest, MeasureResult } from "./measure.js";
 import { TINY_SET, type QualityResult } from "./quality.js";
 import { estimateDefaultJob, formatReport, gflops, jobPlan } from "./report.js";
+
+/** The default job: a request with every default. */
+const DEFAULT_JOB = resolveRequest({ prompt: "a default job" });
 
 /** Square MatMul sizes (n, products per run) for the peak: larger chains on GPUs to amortise transfers. */
 const GEMMS: Record<"cpu" | "gpu", [number, number][]> = {
@@ -46,6 +49,8 @@ interface Options {
   runs: string;
   seconds: string;
   profile?: boolean;
+  clusterJobs: string;
+  clusterSteps: string;
   precision: string;
   cache: boolean;
   quality?: boolean;
@@ -79,10 +84,15 @@ async function main(o: Options): Promise<void> {
   if (fp16) build.compute = "float16";
 
   const only = o.only?.split(",").filter(Boolean);
-  const names = o.quick ? ["unet512"] : only ? only.filter((n) => n !== "gemm" && n !== "sequence") : ITEMS.map((i) => i.name);
+  if (!o.quick && (!only || only.includes("cluster"))) {
+    if (spawnSync("redis-server", ["--version"]).error) console.log("cluster: skipped (no redis-server; apt-get install redis-server)");
+    else console.log(await clusterBench({ jobs: Number(o.clusterJobs), steps: Number(o.clusterSteps), probes: 10 }));
+    if (only && only.every((n) => n === "cluster")) return;
+  }
+  const names = o.quick ? ["unet512"] : only ? only.filter((n) => !["gemm", "sequence", "cluster"].includes(n)) : ITEMS.map((i) => i.name);
   const items = names.map((n) => {
     const item = ITEMS.find((i) => i.name === n);
-    if (!item) throw new Error(`unknown item "${n}" (known: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence)`);
+    if (!item) throw new Error(`unknown item "${n}" (known: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence, cluster)`);
     return item;
   });
   const withGemm = o.quick || !only || only.includes("gemm");
@@ -144,7 +154,7 @@ async function main(o: Options): Promise<void> {
   const gemms = await gemmPass();
   const results: MeasureResult[] = [];
   for (const item of items) results.push(...(await measureItem(item)));
-  const plan = jobPlan(DEFAULTS).map(([name]) => name);
+  const plan = jobPlan(DEFAULT_JOB).map(([name]) => name);
   if (plan.every((name) => names.includes(name)) && (!only || only.includes("sequence"))) {
     results.push(await measure({ ...base, item: `sequence:${plan.join(",")}` }));
   }
@@ -167,7 +177,7 @@ async function main(o: Options): Promise<void> {
     `arena=${session.memoryArena !== false} pattern=${session.memoryPattern === true} cores=${os.availableParallelism()} ` +
     `precision=${precision} cache=${base.cacheRoot ?? "off"} loadavg=${loadStart}..${loadavg()}`;
   // The job estimate at the asked precision: the fp32 measurements of items measured twice are left out.
-  const job = estimateDefaultJob(results.filter((r) => !results.some((x) => x !== r && x.item === r.item && r.precision === "fp32")), DEFAULTS);
+  const job = estimateDefaultJob(results.filter((r) => !results.some((x) => x !== r && x.item === r.item && r.precision === "fp32")), DEFAULT_JOB);
   console.log(formatReport(ITEMS, results, gemms, job, settings, qualities));
 }
 
@@ -175,7 +185,7 @@ const program = new Command("bench")
   .description("full-size measurements of every network on random weights")
   .option("--provider <name>", "execution provider", "cpu")
   .option("--quick", "only the 512x512 UNet step and the GEMM peak")
-  .option("--only <items>", `comma-separated items: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence (with the job's items)`)
+  .option("--only <items>", `comma-separated items: ${ITEMS.map((i) => i.name).join(", ")}, gemm, sequence (with the job's items), cluster (1 vs 2 workers on Redis)`)
   .option("--models <dir>", "random-weight model set (written when missing)", DEFAULT_OUT)
   .option("--configs <dir>", "configs of the set to write (default: ../shared/fixtures/kandinsky21/full-configs)")
   .option("--fp16", "fp16 weights and compute (the default on GPU providers)")
@@ -188,10 +198,12 @@ const program = new Command("bench")
   .option("--runs <n>", "minimum timed runs per item", "3")
   .option("--seconds <s>", "minimum timed seconds per item", "3")
   .option("--profile", "report ORT kernel time per op type")
+  .option("--cluster-jobs <n>", "cluster: predictions per throughput run", "12")
+  .option("--cluster-steps <n>", "cluster: decoder steps of each (tiny models, 128x128)", "20")
   .option("--precision <p>", `${PRECISIONS.join(" or ")}: with int8, networks that have an int8 form are measured in fp32 and int8`, "fp32")
   .option("--no-cache", "create every session from its graph (no saved sessions, no stored calibrations)")
   .option("--quality", "with --precision int8: compare whole decoder jobs (25 steps) in both precisions on the tiny set and the full-size set")
-  .option("--quality-size <px>", "image size of those jobs", String(DEFAULTS.width))
+  .option("--quality-size <px>", "image size of those jobs", String(DEFAULT_JOB.width))
   .action((o: Options) => main(o));
 
 program.parseAsync().catch((e: Error) => {

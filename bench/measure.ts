@@ -9,8 +9,8 @@ import { buildNetwork, openSession, weightBytes as networkBytes, type Network } 
 import { Session, type HostArray, type Provider, type SessionOptions } from "../src/runtime/session.js";
 import { countFlops } from "../src/runtime/flops.js";
 import type { Graph } from "../src/runtime/graph.js";
-import type { Precision } from "../src/runtime/int8.js";
-import { relativeError } from "../src/math.js";
+import type { Precision } from "../src/runtime/precision.js";
+import { relativeError } from "../src/runtime/compare.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
 import { ITEMS, itemDir, latentSize, makeFeeds } from "./items.js";
 import { gemmFeeds, gemmGraph } from "./gemm.js";

@@ -13,7 +13,8 @@ import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Components } from "../src/pipelines/components.js";
 import { DecoderPipeline, type DecoderArgs } from "../src/pipelines/decoder.js";
-import { DEFAULTS, toImages } from "../src/pipelines/kandinsky.js";
+import { toImages } from "../src/pipelines/kandinsky.js";
+import { FIELDS } from "../src/request/fields.js";
 import { MClipSpec } from "../src/models/mclip.js";
 import { UNetSpec, UNET_OUTPUT } from "../src/models/unet/unet.js";
 import { MoVQDecodeSpec } from "../src/models/movq/movq.js";
@@ -22,9 +23,9 @@ import { createDecoderScheduler } from "../src/schedulers/index.js";
 import { SeededNoise } from "../src/noise/noise-source.js";
 import { cacheRoot } from "../src/runtime/session-cache.js";
 import type { HostArray } from "../src/runtime/session.js";
-import type { Precision } from "../src/runtime/int8.js";
-import type { HostTensor } from "../src/pipelines/tensor.js";
-import { psnr, relativeError } from "../src/math.js";
+import type { Precision } from "../src/runtime/precision.js";
+import type { HostTensor } from "../src/runtime/host-tensor.js";
+import { psnr, relativeError } from "../src/runtime/compare.js";
 
 export const QUALITY_RECIPE = "bench-decoder-v1";
 /** The tiny set the quick bench compares on. */
@@ -57,7 +58,7 @@ export function job(repo: string, seed: number, size: number, steps: number, pre
   const embeds = (k: number): HostTensor => ({ data: Float32Array.from(new SeededNoise(seed * 1000 + k).randn([1, dim], "bench")), shape: [1, dim] });
   return {
     cond: rows(0), uncond: rows(1), imageEmbeds: embeds(0), negativeImageEmbeds: embeds(1), numImagesPerPrompt: 1,
-    height: size, width: size, steps, guidanceScale: DEFAULTS.guidanceScale, scheduler: createDecoderScheduler(DEFAULTS.scheduler, repo),
+    height: size, width: size, steps, guidanceScale: FIELDS.guidanceScale.default, scheduler: createDecoderScheduler(FIELDS.scheduler.default, repo),
     noise, mode: { kind: "text2img" }, precision,
   };
 }
@@ -107,7 +108,7 @@ function main(argv: string[]): Promise<void> {
     const i = args.indexOf(name);
     return i < 0 ? dflt : Number(args.splice(i, 2)[1]);
   };
-  const size = value("--size", DEFAULTS.width);
+  const size = value("--size", FIELDS.width.default);
   const steps = value("--steps", 25);
   const noCache = args.indexOf("--no-cache");
   if (noCache >= 0) args.splice(noCache, 1);

@@ -1,19 +1,17 @@
 // The built `kandinsky` command run as a child process on the tiny random-weight models: local folders, repo ids
 // through the fake hub into an empty cache, offline from that cache and from a cache laid out by Python.
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { startHubServer, writePythonCache, type HubServer } from "./hub-server.js";
+import { imageInfo, runCli, startServe, succeeded, type Run } from "./cli-helpers.js";
+import { fixture } from "./fixtures.js";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const FIXTURES = fixture("tiny-a");
 const PRIOR = "kandinsky-community/kandinsky-2-1-prior";
 const DECODER = "kandinsky-community/kandinsky-2-1";
 const LOCAL = ["--prior", join(FIXTURES, "prior"), "--decoder", join(FIXTURES, "decoder")];
@@ -27,32 +25,8 @@ before(async () => {
 });
 after(() => rm(work, { recursive: true, force: true }));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs the CLI in `work` with no Hugging Face settings but `env`; by default the cache is an empty folder and
- * the hub a closed port, so nothing reaches the network.
- */
-function kandinsky(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HF_") && !k.startsWith("HUGGINGFACE_")));
-  return new Promise((done) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: work, env: { ...base, HF_HUB_CACHE: join(work, "no-cache"), HF_ENDPOINT: "http://127.0.0.1:9", ...env } },
-      (err, stdout, stderr) => done({ code: err ? (err.code as number) : 0, stdout, stderr }));
-  });
-}
-
-function succeeded(r: Run): void {
-  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}`);
-}
-
-async function pngSize(path: string): Promise<[string | undefined, number | undefined, number | undefined]> {
-  const m = await sharp(path).metadata();
-  return [m.format, m.width, m.height];
-}
+/** The CLI in `work`, with no Hugging Face settings but `env` (by default an empty cache and a closed hub port). */
+const kandinsky = (args: string[], env: Record<string, string> = {}): Promise<Run> => runCli(work, args, env);
 
 test("generate with local folders writes the requested PNG, seed and timing shown", async () => {
   const r = await kandinsky(["generate", "a red cat", ...LOCAL, ...TINY, "--seed", "1", "-o", "out.png"]);
@@ -62,7 +36,7 @@ test("generate with local folders writes the requested PNG, seed and timing show
   assert.match(r.stderr, /^decoder steps {2}100% {2}4\/4 steps/m);
   assert.match(r.stderr, /^loaded decoder unet in [\d.]+ s$/m);
   assert.match(r.stderr, /^time: .*decoder [\d.]+ s, image decode [\d.]+ s; total [\d.]+ s$/m);
-  assert.deepEqual(await pngSize(join(work, "out.png")), ["png", 128, 64]);
+  assert.deepEqual(await imageInfo(join(work, "out.png")), ["png", 128, 64]);
   baseline = await readFile(join(work, "out.png"));
 });
 
@@ -106,12 +80,12 @@ test("img2img, inpaint and mix each write an image of the requested size", async
 
   const img2img = await kandinsky(["img2img", input, "a blue dog", ...LOCAL, ...steps, "--width", "96", "--height", "64", "--strength", "0.7", "-o", "i2i.webp"]);
   succeeded(img2img);
-  assert.deepEqual(await pngSize(join(work, "i2i.webp")), ["webp", 96, 64]);
+  assert.deepEqual(await imageInfo(join(work, "i2i.webp")), ["webp", 96, 64]);
 
   const inpaint = await kandinsky(["inpaint", input, "a hat", "--mask", mask, "--prior", join(FIXTURES, "prior"),
                                    "--inpaint", join(FIXTURES, "inpaint"), ...steps, "--width", "64", "--height", "72", "-o", "inpaint.png"]);
   succeeded(inpaint);
-  assert.deepEqual(await pngSize(join(work, "inpaint.png")), ["png", 64, 72]);
+  assert.deepEqual(await imageInfo(join(work, "inpaint.png")), ["png", 64, 72]);
 
   // No --seed and no --output: a random seed, printed, names the file.
   const mix = await kandinsky(["mix", "--text", "a cat", "--weight", "0.3", "--image", input, "--weight", "0.7", ...LOCAL,
@@ -119,18 +93,42 @@ test("img2img, inpaint and mix each write an image of the requested size", async
   succeeded(mix);
   const seed = /^seed (\d+)$/m.exec(mix.stdout)?.[1];
   assert.ok(seed, mix.stdout);
-  assert.deepEqual(await pngSize(join(work, `mix-${seed}.jpg`)), ["jpeg", 80, 64]);
+  assert.deepEqual(await imageInfo(join(work, `mix-${seed}.jpg`)), ["jpeg", 80, 64]);
+});
+
+test("--invert-mask: a mask whose black is to be repainted gives what the inverted image of that mask gives", async () => {
+  // Image and masks at the output size, so that nothing resizes them and the two masks are exact inverses.
+  const [w, h] = [64, 64];
+  await sharp({ create: { width: w, height: h, channels: 3, background: "#3060a0" } }).png().toFile(join(work, "blue.png"));
+  const disk = Buffer.alloc(w * h).map((_, i) => ((i % w - 24) ** 2 + (Math.floor(i / w) - 36) ** 2 < 300 ? 255 : 0));
+  const gray = { raw: { width: w, height: h, channels: 1 as const } };
+  await sharp(disk, gray).png().toFile(join(work, "disk.png"));
+  await sharp(disk.map((v) => 255 - v), gray).png().toFile(join(work, "not-disk.png"));
+  const inpaint = (mask: string, out: string, ...flags: string[]) => kandinsky(["inpaint", "blue.png", "a hat", "--mask", mask, ...flags,
+    "--prior", join(FIXTURES, "prior"), "--inpaint", join(FIXTURES, "inpaint"), "--steps", "3", "--prior-steps", "2", "--seed", "5",
+    "--width", String(w), "--height", String(h), "-o", out]);
+  const runs = await Promise.all([inpaint("disk.png", "inverted.png", "--invert-mask"), inpaint("not-disk.png", "not-disk-out.png"), inpaint("disk.png", "disk-out.png")]);
+  for (const r of runs) succeeded(r);
+  const [inverted, reference, plain] = await Promise.all(["inverted.png", "not-disk-out.png", "disk-out.png"].map((f) => readFile(join(work, f))));
+  assert.deepEqual(inverted, reference);
+  assert.notDeepEqual(inverted, plain, "the flag changes which part is repainted");
 });
 
 test("user mistakes exit non-zero with one line naming the problem, no stack trace", async () => {
   await writeFile(join(work, "not-an-image.png"), "text");
   const cases: [string[], Record<string, string>, RegExp][] = [
-    [["generate", "x", "--width", "0"], {}, /^kandinsky: width must be an integer from 16 to 4096, got 0$/],
+    [["generate", "x", "--width", "0"], {}, /^kandinsky: --width must be an integer from 16 to 4096, got 0$/],
     [["generate", "x", "--scheduler", "euler"], {}, /^kandinsky: option '--scheduler <name>' argument 'euler' is invalid\. Allowed choices are ddim, ddpm, dpmpp_2m\.$/],
     [["img2img", "missing.png", "x", ...LOCAL], {}, /^kandinsky: image file not found: missing\.png$/],
     [["img2img", "not-an-image.png", "x", ...LOCAL], {}, /^kandinsky: cannot read image not-an-image\.png: /],
     [["generate", "x", "--prior", join(FIXTURES, "prior"), "--decoder", join(work, "no-such-model")], {}, /^kandinsky: model \/.*no-such-model is neither an existing folder nor a Hugging Face repo id/],
-    [["generate", "x", "--prior", join(FIXTURES, "decoder")], {}, /^kandinsky: --prior .* is a KandinskyPipeline, expected a KandinskyPriorPipeline$/],
+    [["generate", "x", "--prior", join(FIXTURES, "decoder")], {},
+      /^kandinsky: --prior \S+\/decoder is a text-to-image decoder \(UNet with 4 input channels: the latents\); expected a prior \(PriorTransformer \+ CLIP text and image encoders\)$/],
+    [["inpaint", "out.png", "x", "--mask", "mask.png", "--prior", join(FIXTURES, "prior"), "--inpaint", join(FIXTURES, "decoder")], {},
+      /^kandinsky: --inpaint \S+\/decoder is a text-to-image decoder \(UNet with 4 input channels: the latents\); expected an inpainting decoder \(UNet taking latents \+ masked-image latents \+ mask\)$/],
+    [["generate", "x", "--prior", join(FIXTURES, "prior"), "--decoder", join(FIXTURES, "inpaint")], {},
+      /^kandinsky: --decoder \S+\/inpaint is an inpainting decoder \(UNet with 9 input channels: 4 latents, 4 masked-image latents, mask\); expected a text-to-image decoder \(UNet taking the MoVQ's latents\)$/],
+    [["generate", "x", "--prior", join(FIXTURES, "prior", "prior")], {}, /^kandinsky: model folder \S+ has no model_index\.json: not a diffusers pipeline folder$/],
     [["generate", "x"], { HF_HUB_OFFLINE: "1" }, new RegExp(`^kandinsky: model ${PRIOR} is not in the Hugging Face cache at .* and HF_HUB_OFFLINE is set$`)],
   ];
   const runs = await Promise.all(cases.map(([args, env]) => kandinsky(args, env)));
@@ -143,22 +141,11 @@ test("user mistakes exit non-zero with one line naming the problem, no stack tra
 });
 
 test("serve resolves the models at startup, reports READY and stops on SIGTERM", async () => {
-  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--data-dir", join(work, "data"), ...LOCAL, "--inpaint", join(FIXTURES, "inpaint")],
-                      { cwd: work, env: { ...process.env, HF_HUB_OFFLINE: "1" } });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
+  const server = await startServe(work, ["--data-dir", join(work, "data"), ...LOCAL, "--inpaint", join(FIXTURES, "inpaint")], { HF_HUB_OFFLINE: "1" });
   try {
-    for (const deadline = Date.now() + 20_000; !/models ready/.test(stderr);) {
-      assert.ok(child.exitCode === null && !/setup failed/.test(stderr) && Date.now() < deadline, stderr);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const url = /^kandinsky: serving on (\S+)$/m.exec(stderr)?.[1];
-    assert.ok(url, stderr);
-    const health = (await (await fetch(`${url}/health-check`)).json()) as { status: string };
+    const health = (await (await fetch(`${server.url}/health-check`)).json()) as { status: string };
     assert.equal(health.status, "READY");
   } finally {
-    child.kill("SIGTERM");
+    assert.equal(await server.stop(), 0, server.stderr());
   }
-  const [code] = await once(child, "exit");
-  assert.equal(code, 0, stderr);
 });

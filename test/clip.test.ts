@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { runParity } from "../src/parity/run.js";
 import { buildNetwork } from "../src/models/network.js";
 import { ClipTextSpec, ClipVisionSpec } from "../src/models/clip.js";
 import { Checkpoint } from "../src/weights/checkpoint.js";
+import { fixture } from "./fixtures.js";
 
-const tiny = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
-const full = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/full-configs", import.meta.url));
+const tiny = fixture("tiny-a");
+const full = fixture("full-configs");
 
 for (const attention of ["fused", "plain"] as const) {
   test(`CLIP text and vision cases pass (${attention} attention)`, async () => {

@@ -15,6 +15,8 @@ export interface HubRepoSource {
   dir: string;
   /** Extra files served as if committed (e.g. a .bin the downloader must skip). */
   extra?: Record<string, Buffer>;
+  /** Files of `dir` left out of the repo (e.g. to make a component .bin-only). */
+  omit?: string[];
   /** When set, requests must carry `Authorization: Bearer <token>` (401 without, 403 with another). */
   token?: string;
 }
@@ -58,6 +60,7 @@ function loadRepo(id: string, source: HubRepoSource): ServedRepo {
       contents.set(relative(source.dir, full), readFileSync(full));
     }
   }
+  for (const path of source.omit ?? []) contents.delete(path);
   for (const [path, content] of Object.entries(source.extra ?? {})) contents.set(path, content);
   const files = new Map<string, ServedFile>();
   for (const [path, content] of [...contents].sort(([a], [b]) => a.localeCompare(b))) {

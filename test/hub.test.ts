@@ -1,19 +1,19 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { lstat, mkdtemp, readFile, readlink, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { after, afterEach, beforeEach, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { hubCacheDir } from "../src/hub/cache.js";
-import { selectFiles } from "../src/hub/pipeline-files.js";
+import { missingPipelineFiles, selectFiles } from "../src/hub/pipeline-files.js";
 import { ProgressBar, formatProgress } from "../src/hub/progress.js";
 import type { DownloadProgress } from "../src/hub/download.js";
 import { describeCache, resolveModel } from "../src/hub/resolve.js";
 import { startHubServer, writePythonCache, type HubServer } from "./hub-server.js";
+import { fixture } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const FIXTURES = fixture("tiny-a");
 const PRIOR = "kandinsky-community/kandinsky-2-1-prior";
 const DECODER = "kandinsky-community/kandinsky-2-1";
 const INPAINT = "kandinsky-community/kandinsky-2-1-inpaint";
@@ -118,6 +118,107 @@ test("selectFiles keeps configs, tokenizer files and one safetensors set per com
   assert.ok(fp16.includes("movq/diffusion_pytorch_model.safetensors.index.json")); // no fp16: fallback
 });
 
+test("selectFiles takes a component's .bin only when it has no safetensors: single file, else index + shards", () => {
+  const listing = [
+    "model_index.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.bin",
+    "movq/config.json",
+    "movq/diffusion_pytorch_model.bin",
+    "movq/diffusion_pytorch_model.fp16.bin",
+    "text_encoder/config.json",
+    "text_encoder/pytorch_model.bin.index.json",
+    "text_encoder/pytorch_model-00001-of-00002.bin",
+    "text_encoder/pytorch_model-00002-of-00002.bin",
+    "text_encoder/training_args.bin",
+    "prior/config.json",
+    "prior/diffusion_pytorch_model.fp16.safetensors",
+    "prior/diffusion_pytorch_model.bin",
+    "image_encoder/config.json",
+    "image_encoder/model.bin", // transformers names its pickles pytorch_model.bin: not a weight file
+    "image_encoder/pytorch_model.safetensors",
+  ];
+  assert.deepEqual(selectFiles(listing).sort(), [
+    "image_encoder/config.json",
+    "model_index.json",
+    "movq/config.json",
+    "movq/diffusion_pytorch_model.bin",
+    "prior/config.json",
+    "prior/diffusion_pytorch_model.fp16.safetensors", // fp16 safetensors beat a float32 .bin
+    "text_encoder/config.json",
+    "text_encoder/pytorch_model-00001-of-00002.bin",
+    "text_encoder/pytorch_model-00002-of-00002.bin",
+    "text_encoder/pytorch_model.bin.index.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+  ]);
+  assert.ok(selectFiles(listing, "fp16").includes("movq/diffusion_pytorch_model.fp16.bin"));
+});
+
+test("a .bin-only component is downloaded and the snapshot is complete; where both formats exist no .bin is fetched", async () => {
+  const real = fixture("real-layout");
+  const server = await serve({ [DECODER]: { dir: join(real, "decoder"), omit: ["unet/diffusion_pytorch_model.safetensors"] } });
+  const dir = await resolveModel(DECODER);
+  const bins = [...server.repo(DECODER).files.keys()].filter((p) => p.endsWith(".bin"));
+  assert.deepEqual(bins.sort(), ["movq/diffusion_pytorch_model.bin", "text_encoder/pytorch_model.bin", "unet/diffusion_pytorch_model.bin"]);
+  for (const bin of bins) assert.equal(server.count(DECODER, bin) > 0, bin === "unet/diffusion_pytorch_model.bin", bin);
+  assert.deepEqual(await readFile(join(dir, "unet/diffusion_pytorch_model.bin")), await readFile(join(real, "decoder/unet/diffusion_pytorch_model.bin")));
+  assert.deepEqual(await missingPipelineFiles(dir), []);
+
+  // Offline, that snapshot is complete as it is; with its .bin blob gone, it is not.
+  process.env["HF_HUB_OFFLINE"] = "1";
+  assert.equal(await resolveModel(DECODER), dir);
+  await rm(join(dirname(join(dir, "unet/diffusion_pytorch_model.bin")), await readlink(join(dir, "unet/diffusion_pytorch_model.bin"))));
+  assert.deepEqual(await missingPipelineFiles(dir), ["unet/diffusion_pytorch_model.bin is missing"]);
+});
+
+test("sharded .bin weights need every shard their index names", async () => {
+  const root = await mkdtemp(join(tmpdir(), "bin-shards-"));
+  try {
+    await writeFile(join(root, "model_index.json"), JSON.stringify({ _class_name: "X", text_encoder: ["transformers", "CLIPTextModel"] }));
+    await mkdir(join(root, "text_encoder"));
+    const index = { weight_map: { a: "pytorch_model-00001-of-00002.bin", b: "pytorch_model-00002-of-00002.bin" } };
+    for (const [name, text] of [["config.json", "{}"], ["pytorch_model.bin.index.json", JSON.stringify(index)], ["pytorch_model-00001-of-00002.bin", "x"]]) {
+      await writeFile(join(root, "text_encoder", name!), text!);
+    }
+    assert.deepEqual(await missingPipelineFiles(root), ["text_encoder/pytorch_model-00002-of-00002.bin is missing"]);
+    await rm(join(root, "text_encoder", "pytorch_model.bin.index.json"));
+    await rm(join(root, "text_encoder", "pytorch_model-00001-of-00002.bin"));
+    assert.deepEqual(await missingPipelineFiles(root), ["text_encoder/ has no weights (safetensors or .bin)"]);
+    await writeFile(join(root, "text_encoder", "pytorch_model.bin.index.json"), JSON.stringify(index));
+    await writeFile(join(root, "text_encoder", "pytorch_model-00001-of-00002.bin"), "x");
+    await writeFile(join(root, "text_encoder", "pytorch_model-00002-of-00002.bin"), "y");
+    assert.deepEqual(await missingPipelineFiles(root), []);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("a download's check sees model_index.json and the configs before any weight file is fetched", async () => {
+  const server = await allRepos();
+  const seen: string[] = [];
+  await assert.rejects(
+    resolveModel(DECODER, {
+      check: async (dir) => {
+        seen.push(JSON.parse(await readFile(join(dir, "unet/config.json"), "utf8"))._class_name);
+        throw new Error("not the model you want");
+      },
+    }),
+    /^Error: not the model you want$/,
+  );
+  assert.deepEqual(seen, ["UNet2DConditionModel"]);
+  const fetched = server.requests.filter((r) => r.repo === DECODER && r.file).map((r) => r.file!);
+  assert.ok(fetched.includes("model_index.json") && fetched.includes("unet/config.json"), fetched.join(", "));
+  assert.deepEqual(fetched.filter((f) => /\.(safetensors|bin)$/.test(f)), [], "no weight file");
+  await assert.rejects(stat(join(repoDir(DECODER), "refs", "main")), "no ref: the snapshot is not complete");
+
+  // The check runs on a complete cached snapshot and on a local folder too.
+  const dir = await resolveModel(DECODER);
+  await assert.rejects(resolveModel(DECODER, { check: () => { throw new Error("cached, but no"); } }), /cached, but no/);
+  await assert.rejects(resolveModel(dir, { check: () => { throw new Error("local, but no"); } }), /local, but no/);
+});
+
 test("downloads the tiny pipelines into an empty cache in Python's layout, then resolves them offline", async () => {
   const server = await allRepos();
   const resolved = new Map<string, string>();
@@ -206,7 +307,7 @@ test("a cache laid out by Python's huggingface_hub is used offline", async () =>
   // A snapshot whose weights blob is gone is not complete: offline, that is the clear error.
   await rm(await readlink(join(dir, "prior/diffusion_pytorch_model.safetensors")).then((t) => join(dir, "prior", t)));
   await assert.rejects(resolveModel(PRIOR), /is not in the Hugging Face cache/);
-  assert.match(await describeCache(), /incomplete: prior\/ has no safetensors weights/);
+  assert.match(await describeCache(), /incomplete: prior\/diffusion_pytorch_model\.safetensors is missing/);
 });
 
 test("offline without a cached copy fails with a clear error", async () => {

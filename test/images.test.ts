@@ -1,7 +1,6 @@
-import { roundHalfEven } from "../src/math.js";
+import { roundHalfEven } from "../src/f32/scalar.js";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { CaseSet } from "../src/parity/cases.js";
 import { runImageProcessorCase } from "../src/parity/images.js";
@@ -13,8 +12,9 @@ import {
 import { decodeImage, decodeMask, encodeImage } from "../src/image/io.js";
 import { reduce, resize, type Resample } from "../src/image/resample.js";
 import { type GrayImage, type RgbImage, cropCenter, cropTopLeft, grayImage, rgbImage, rgbToLuma } from "../src/image/rgb.js";
+import { fixture } from "./fixtures.js";
 
-const tiny = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const tiny = fixture("tiny-a");
 
 const gray = (width: number, height: number, values: number[]): GrayImage =>
   grayImage(width, height, Uint8Array.from(values));

@@ -11,10 +11,11 @@ import { CaseSet } from "../src/parity/cases.js";
 import { buildNetwork, openCalibrationSession, openSession } from "../src/models/network.js";
 import { UNET_OUTPUT, UNetSpec } from "../src/models/unet/unet.js";
 import { MoVQDecodeSpec } from "../src/models/movq/movq.js";
-import { quantizeRows, rangesFromRuns, PRECISIONS, type Ranges } from "../src/runtime/int8.js";
+import { quantizeRows, rangesFromRuns, type Ranges } from "../src/runtime/int8.js";
+import { PRECISIONS } from "../src/runtime/precision.js";
 import { Kandinsky, RequestError } from "../src/pipelines/kandinsky.js";
-import { INPUT_SCHEMA } from "../src/server/schema.js";
-import { psnr, relativeError } from "../src/math.js";
+import { inputSchema } from "../src/server/schema.js";
+import { psnr, relativeError } from "../src/runtime/compare.js";
 import type { HostArray } from "../src/runtime/session.js";
 
 const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
@@ -175,7 +176,7 @@ test("precision int8 runs a whole tiny-a job, calibrated once, within the stated
 });
 
 test("the server's input schema offers exactly the library's precisions", () => {
-  const p = (INPUT_SCHEMA.properties as Record<string, { enum?: readonly string[] }>).precision;
+  const p = (inputSchema().properties as Record<string, { enum?: readonly string[] }>).precision;
   assert.deepEqual(p.enum, PRECISIONS);
 });
 

@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { CaseSet, maxAbsDiff } from "../src/parity/cases.js";
 import { runMoVQCase } from "../src/parity/movq.js";
 import { formatResult } from "../src/parity/report.js";
@@ -10,9 +9,10 @@ import { movqScaleFactor, parseVQModelConfig } from "../src/models/movq/config.j
 import { Checkpoint } from "../src/weights/checkpoint.js";
 import { readConfig } from "../src/weights/config.js";
 import type { BuildOptions } from "../src/weights/weight-view.js";
+import { fixture } from "./fixtures.js";
 
-const tiny = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
-const full = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/full-configs", import.meta.url));
+const tiny = fixture("tiny-a");
+const full = fixture("full-configs");
 const movqDir = `${tiny}/decoder/movq`;
 const FP32: BuildOptions = { compute: "float32", attention: "fused" };
 

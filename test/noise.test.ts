@@ -5,8 +5,9 @@ import { TorchGenerator } from "../src/noise/torch-generator.js";
 import { GeneratorListNoise, ReplayNoise, SeededNoise, randomSeed } from "../src/noise/noise-source.js";
 import { isSeedSet, runSeedCases } from "../src/parity/seeds.js";
 import { formatResult } from "../src/parity/report.js";
+import { fixture } from "./fixtures.js";
 
-const SEEDS_DIR = "/work/shared/fixtures/kandinsky21/seeds";
+const SEEDS_DIR = fixture("seeds");
 
 test("torch generator reproduces every seed fixture bit-exactly", { skip: !existsSync(SEEDS_DIR) && "no seed fixtures" }, async () => {
   assert.ok(isSeedSet(SEEDS_DIR));
@@ -51,16 +52,13 @@ test("randint stays in [low, high) and rejects an empty range", () => {
   assert.throws(() => new TorchGenerator(1).randint(5, 5, [1]), /low < high/);
 });
 
-test("randn of (2,4,96,96) is fast and standard normal", () => {
-  const t0 = performance.now();
+test("randn of (2,4,96,96) is standard normal", () => {
   const x = new SeededNoise(0).randn([2, 4, 96, 96], "test");
-  const ms = performance.now() - t0;
   assert.equal(x.length, 2 * 4 * 96 * 96);
   let s = 0, s2 = 0;
   for (const v of x) { s += v; s2 += v * v; }
   const mean = s / x.length, variance = s2 / x.length - mean * mean;
   assert.ok(Math.abs(mean) < 0.02 && Math.abs(variance - 1) < 0.02, `mean ${mean}, var ${variance}`);
-  assert.ok(ms < 1000, `took ${ms} ms`);
 });
 
 test("GeneratorListNoise draws row i from generator i and checks the batch size", () => {

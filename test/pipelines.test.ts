@@ -1,12 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { runParity } from "../src/parity/run.js";
-import { Engine } from "../src/engine/engine.js";
+import { Engine, type EngineEvents } from "../src/engine/engine.js";
+import type { WorkerInit } from "../src/engine/protocol.js";
+import { Graph } from "../src/runtime/graph.js";
+import type { Provider } from "../src/runtime/session.js";
 import { RequestError } from "../src/pipelines/kandinsky.js";
 import { CancelledError, type ProgressEvent } from "../src/pipelines/progress.js";
+import { fixture } from "./fixtures.js";
 
-const tiny = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const tiny = fixture("tiny-a");
 const dirs = { prior: `${tiny}/prior`, decoder: `${tiny}/decoder`, inpaint: `${tiny}/inpaint` };
 const options = { provider: "cpu" as const, build: { compute: "float32" as const, attention: "fused" as const } };
 
@@ -52,8 +55,8 @@ test("a job is cancelled between steps; bad requests are RequestErrors; the engi
     });
     await assert.rejects(job, CancelledError);
     await assert.rejects(engine.run({ prompt: "x", width: 0 }), (e: Error) => e instanceof RequestError && /width/.test(e.message));
-    await assert.rejects(engine.run({ prompt: "x", scheduler: "euler" as never }), /unknown scheduler "euler"/);
-    await assert.rejects(engine.run({ task: "inpaint", prompt: "x", width: 64, height: 64 }), /inpaint needs an image/);
+    await assert.rejects(engine.run({ prompt: "x", scheduler: "euler" as never }), /scheduler must be one of ddim, ddpm, dpmpp_2m, got "euler"/);
+    await assert.rejects(engine.run({ task: "inpaint", prompt: "x", width: 64, height: 64 }), /image is required for task inpaint/);
     const ok = await engine.run({ prompt: "x", width: 64, height: 64, steps: 2, priorSteps: 2, seed: 3 });
     assert.equal(ok.images.length, 1);
   } finally {
@@ -61,15 +64,82 @@ test("a job is cancelled between steps; bad requests are RequestErrors; the engi
   }
 });
 
-test("an unavailable provider falls back to CPU with a warning naming it", async () => {
-  const engine = new Engine({ dirs, options: { provider: "cuda" } });
+/** A tiny job, and a provider whose check fails on any machine: no CUDA device is visible to the inference process. */
+const quick = { prompt: "x", width: 64, height: 64, steps: 2, priorSteps: 2, seed: 3 };
+const NO_CUDA_DEVICE = { CUDA_VISIBLE_DEVICES: "" };
+
+/** An Engine whose inference process starts now, in this process's environment plus `env`. */
+function launched(env: Record<string, string>, init: WorkerInit, events?: EngineEvents): Engine {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
   try {
-    const warnings: string[] = [];
-    const r = await engine.run({ prompt: "x", width: 64, height: 64, steps: 2, priorSteps: 2, seed: 3 }, { onWarning: (w) => warnings.push(w) });
-    assert.equal(r.images.length, 1);
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /provider "cuda" is not available .*; using cpu/);
+    const engine = new Engine(init, events);
+    engine.launch();
+    return engine;
+  } finally {
+    process.env = saved;
+  }
+}
+
+test("the inference process checks its provider once; one that cannot start falls back to cpu with one warning", async () => {
+  const engine = launched(NO_CUDA_DEVICE, { dirs, options: { provider: "cuda" } });
+  try {
+    const warnings: string[][] = [[], []];
+    for (const w of warnings) {
+      const r = await engine.run(quick, { onWarning: (m) => w.push(m) });
+      assert.equal(r.images.length, 1);
+    }
+    // Told to the first job (the Engine has no listener of its own), and not again.
+    assert.equal(warnings[0].length, 1, `${warnings[0]}`);
+    assert.match(warnings[0][0], /^provider "cuda" is not available \(.+\); using cpu$/);
+    assert.deepEqual(warnings[1], []);
   } finally {
     await engine.close();
   }
 });
+
+test("a process warning goes to the Engine's own listener, as its inference process starts, and not to the jobs", async () => {
+  let told: (m: string) => void;
+  const warning = new Promise<string>((r) => (told = r));
+  const engine = launched(NO_CUDA_DEVICE, { dirs, options: { provider: "cuda" } }, { onWarning: (m) => told(m) });
+  const keepAlive = setInterval(() => {}, 1000); // an idle engine does not keep this process alive
+  try {
+    assert.match(await warning, /^provider "cuda" is not available/);
+    clearInterval(keepAlive);
+    const jobWarnings: string[] = [];
+    await engine.run(quick, { onWarning: (m) => jobWarnings.push(m) });
+    assert.deepEqual(jobWarnings, []);
+  } finally {
+    clearInterval(keepAlive);
+    await engine.close();
+  }
+});
+
+/** Whether ONNX Runtime starts `provider` here, asked directly rather than through our check. */
+async function providerStarts(provider: Provider): Promise<boolean> {
+  const ort = (await import("onnxruntime-node")).default;
+  ort.env.logLevel = "fatal";
+  const g = new Graph("probe");
+  g.output(g.input("x", "float32", [1]).add(1), "y");
+  try {
+    await (await ort.InferenceSession.create(Buffer.from(g.encode()), { executionProviders: [provider] })).release();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const provider of ["webgpu", "cuda"] as const) {
+  test(`${provider}, where it starts, is used without a warning`, async (t) => {
+    if (!(await providerStarts(provider))) return t.skip(`${provider} does not start on this machine (the fallback is tested above)`);
+    const engine = new Engine({ dirs, options: { provider } });
+    try {
+      const warnings: string[] = [];
+      const r = await engine.run(quick, { onWarning: (m) => warnings.push(m) });
+      assert.equal(r.images.length, 1);
+      assert.deepEqual(warnings, []);
+    } finally {
+      await engine.close();
+    }
+  });
+}

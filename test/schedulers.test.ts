@@ -1,20 +1,22 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
 import { formatResult } from "../src/parity/report.js";
 import { runFunctionCase, runSchedulerCase } from "../src/parity/schedulers.js";
 import type { NoiseSource } from "../src/noise/noise-source.js";
 import {
   createDecoderScheduler, DDIMScheduler, DDPMScheduler, DPMSolverPP2MScheduler, loadScheduler, parseDDIMConfig,
-  parseDDPMConfig, parseSchedulerConfig, parseUnCLIPConfig, readSchedulerConfig, SCHEDULER_NAMES, UnCLIPScheduler,
+  parseDDPMConfig, parseUnCLIPConfig, readRawConfig, SCHEDULER_NAMES, schedulerFromConfig, UnCLIPScheduler,
 } from "../src/schedulers/index.js";
 import { spacedTimesteps } from "../src/schedulers/spacing.js";
-import { getNewHW, img2imgTimesteps, inpaintMask, guideUnetOutput, schedulerInput } from "../src/pipelines/latents.js";
+import { getNewHW, img2imgNoiseTimestep, inpaintMask } from "../src/pipelines/latents.js";
+import { guideUnetOutput } from "../src/pipelines/denoise.js";
+import { FIXTURES } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/", import.meta.url));
 const TINY_A = join(FIXTURES, "tiny-a");
 const FULL = join(FIXTURES, "full-configs");
 const noFixtures = !existsSync(TINY_A) && "no fixtures";
@@ -59,9 +61,8 @@ test("full-size scheduler configs load with the right classes", { skip: !existsS
       const dir = join(FULL, repo, folder);
       const s = loadScheduler(dir);
       found.push(`${repo}/${folder}:${s.constructor.name}`);
-      s.setTimesteps(25);
-      assert.equal(s.timesteps.length, 25);
-      assert.equal(s.constructor.name, readSchedulerConfig(dir).className);
+      assert.equal(s.chain(25).length, 25);
+      assert.equal(s.constructor.name, readRawConfig(dir).raw._class_name);
     }
   }
   assert.deepEqual(found.sort(), [
@@ -69,27 +70,60 @@ test("full-size scheduler configs load with the right classes", { skip: !existsS
     "inpaint/ddpm_scheduler:DDPMScheduler", "inpaint/scheduler:DDIMScheduler", "prior/scheduler:UnCLIPScheduler",
   ]);
   const ddpm = loadScheduler(join(FULL, "decoder", "ddpm_scheduler"));
-  assert.ok(ddpm instanceof DDPMScheduler && ddpm.wantsVariance && ddpm.config.varianceType === "learned_range");
-  assert.equal(loadScheduler(join(FULL, "decoder", "scheduler")).wantsVariance, false);
+  assert.ok(ddpm instanceof DDPMScheduler && ddpm.learnedVariance && ddpm.config.varianceType === "learned_range");
+  assert.ok(loadScheduler(join(FULL, "decoder", "scheduler")) instanceof DDIMScheduler);
   for (const name of SCHEDULER_NAMES) assert.equal(createDecoderScheduler(name, join(FULL, "decoder")).name, name);
   assert.throws(() => createDecoderScheduler("euler", join(FULL, "decoder")), /unknown scheduler "euler"/);
 });
 
-test("configs: constructor defaults, unknown classes and bad values are refused clearly", () => {
-  assert.deepEqual(parseDDIMConfig({}), {
-    numTrainTimesteps: 1000, betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear", trainedBetas: null,
-    clipSample: true, clipSampleRange: 1, thresholding: false, dynamicThresholdingRatio: 0.995, sampleMaxValue: 1,
-    setAlphaToOne: true, stepsOffset: 0, predictionType: "epsilon", timestepSpacing: "leading", rescaleBetasZeroSnr: false,
-  });
-  assert.equal(parseDDPMConfig({}).varianceType, "fixed_small");
-  assert.deepEqual(parseUnCLIPConfig({}), {
-    numTrainTimesteps: 1000, varianceType: "fixed_small_log", clipSample: true, clipSampleRange: 1,
-    predictionType: "epsilon", betaSchedule: "squaredcos_cap_v2",
-  });
-  assert.throws(() => parseSchedulerConfig({ _class_name: "EulerDiscreteScheduler" }), /unsupported scheduler class "EulerDiscreteScheduler"/);
-  assert.throws(() => parseSchedulerConfig({}), /unsupported scheduler class undefined/);
+// Constructor defaults: test/configs.test.ts.
+test("configs: unknown classes and bad values are refused clearly", () => {
+  assert.throws(() => schedulerFromConfig({ _class_name: "EulerDiscreteScheduler" }), /unsupported scheduler class "EulerDiscreteScheduler" \(supported: DDIMScheduler, DDPMScheduler, UnCLIPScheduler\)/);
+  assert.throws(() => schedulerFromConfig({}), /unsupported scheduler class undefined/);
+  assert.ok(schedulerFromConfig({ _class_name: "UnCLIPScheduler" }) instanceof UnCLIPScheduler);
   assert.throws(() => parseDDIMConfig({ beta_schedule: "cubic" }), /"beta_schedule" must be one of linear, scaled_linear, squaredcos_cap_v2/);
   assert.throws(() => parseDDPMConfig({ steps_offset: 0.5 }), /"steps_offset" must be an integer/);
+});
+
+test("ddpm for a repo without ddpm_scheduler/: the text-to-image decoder's when trained on the same betas, else from_config of its own scheduler", async () => {
+  const real = join(FIXTURES, "real-layout");
+  const inpaint = join(real, "inpaint"), decoder = join(real, "decoder");
+  const ddpm = (repo: string, textToImageDir?: string) => {
+    const notes: string[] = [];
+    const scheduler = createDecoderScheduler("ddpm", repo, { textToImageDir, onNote: (n) => notes.push(n) }) as DDPMScheduler;
+    return { config: scheduler.config, scheduler, notes };
+  };
+  assert.deepEqual(ddpm(join(TINY_A, "inpaint"), decoder).notes, []);
+
+  const borrowed = ddpm(inpaint, decoder);
+  assert.deepEqual(borrowed.config, parseDDPMConfig(readRawConfig(join(decoder, "ddpm_scheduler")).raw));
+  assert.deepEqual(borrowed.notes, [`${inpaint} has no ddpm_scheduler/: ddpm uses the text-to-image decoder's ${decoder}/ddpm_scheduler (same training betas)`]);
+  assert.deepEqual(ddpm(decoder, decoder).notes, []);
+
+  // DDPMScheduler.from_config(DDIM config): the shared keys (betas, clip_sample false, steps_offset 1, ...) carry over,
+  // variance_type takes DDPM's default.
+  const fromConfig = {
+    numTrainTimesteps: 1000, betaStart: 0.00085, betaEnd: 0.012, betaSchedule: "linear", trainedBetas: null,
+    clipSample: false, clipSampleRange: 1, thresholding: false, dynamicThresholdingRatio: 0.995, sampleMaxValue: 1,
+    varianceType: "fixed_small", predictionType: "epsilon", timestepSpacing: "leading", stepsOffset: 1,
+  };
+  const alone = ddpm(inpaint);
+  assert.deepEqual(alone.config, fromConfig);
+  assert.deepEqual(alone.notes, [`${inpaint} has no ddpm_scheduler/: ddpm is DDPMScheduler.from_config of ${inpaint}/scheduler, its betas with variance_type fixed_small`]);
+  assert.deepEqual(alone.scheduler.chain(4).timesteps, [751, 501, 251, 1]);
+
+  // A text-to-image decoder trained on other betas is not borrowed from.
+  const other = await mkdtemp(join(tmpdir(), "ddpm-"));
+  try {
+    await mkdir(join(other, "ddpm_scheduler"));
+    const raw = JSON.parse(await readFile(join(decoder, "ddpm_scheduler", "scheduler_config.json"), "utf8"));
+    await writeFile(join(other, "ddpm_scheduler", "scheduler_config.json"), JSON.stringify({ ...raw, beta_end: 0.02 }));
+    const refused = ddpm(inpaint, other);
+    assert.deepEqual(refused.config, fromConfig);
+    assert.match(refused.notes[0]!, new RegExp(`\\(the text-to-image decoder's ${other}/ddpm_scheduler has other betas\\)$`));
+  } finally {
+    await rm(other, { recursive: true, force: true });
+  }
 });
 
 test("timestep spacings follow numpy (values from numpy 2.x)", () => {
@@ -102,7 +136,8 @@ test("timestep spacings follow numpy (values from numpy 2.x)", () => {
   assert.throws(() => spacedTimesteps("trailing", 1000, 61, 0), /timestep -1/);
   assert.throws(() => spacedTimesteps("leading", 1000, 1001, 0), /num_inference_steps/);
   const unclip = new UnCLIPScheduler(parseUnCLIPConfig({}));
-  assert.throws(() => unclip.setTimesteps(1), /\[2, 1000\]/);
+  assert.throws(() => unclip.chain(1), /\[2, 1000\]/);
+  assert.throws(() => new DDIMScheduler(parseDDIMConfig({ steps_offset: 1 })).chain(1000), /timestep 1000 is not an integer in \[0, 1000\)/);
 });
 
 test("DDIM and DDPM add_noise use sqrt(alpha_bar) and sqrt(1 - alpha_bar) per batch item", () => {
@@ -126,28 +161,38 @@ test("stochastic steps draw exactly when the reference does", () => {
   };
   const sample = { data: new Float32Array(8), shape: [1, 2, 2, 2] };
   const out2c = { data: new Float32Array(16), shape: [1, 4, 2, 2] };
-  const ddpm = new DDPMScheduler(parseDDPMConfig({ variance_type: "learned_range", steps_offset: 1 }));
-  ddpm.setTimesteps(3);
-  for (const t of ddpm.timesteps) ddpm.step(out2c, t, sample, counting);
-  assert.deepEqual(draws, ["scheduling_ddpm.step", "scheduling_ddpm.step", "scheduling_ddpm.step"]); // 667, 334, 1: all > 0
-  draws.length = 0;
-  ddpm.step(out2c, 0, sample, counting);
-  assert.equal(draws.length, 0);
-  assert.throws(() => ddpm.step(sample, 1, sample, counting), /variance half/);
+  const walk = (offset: number) => {
+    const chain = new DDPMScheduler(parseDDPMConfig({ variance_type: "learned_range", steps_offset: offset })).chain(3);
+    draws.length = 0;
+    for (let i = 0; i < chain.length; i++) chain.step(i, out2c, sample, counting);
+    return { timesteps: chain.timesteps, draws: draws.length };
+  };
+  assert.deepEqual(walk(1), { timesteps: [667, 334, 1], draws: 3 });
+  assert.deepEqual(walk(0), { timesteps: [666, 333, 0], draws: 2 }); // none at t = 0
+  assert.deepEqual(draws, ["scheduling_ddpm.step", "scheduling_ddpm.step"]);
+  const chain = new DDPMScheduler(parseDDPMConfig({ variance_type: "learned_range" })).chain(3);
+  assert.throws(() => chain.step(0, sample, sample, counting), /variance half/);
+  assert.throws(() => chain.step(3, out2c, sample, counting), /step 3 is not in a chain of 3 timesteps/);
 
-  const ddim = new DDIMScheduler(parseDDIMConfig({}));
-  ddim.setTimesteps(3);
-  for (const t of ddim.timesteps) ddim.step(sample, t, sample, noDraws);
-  ddim.step(sample, ddim.timesteps[0], sample, counting, { eta: 1 });
-  assert.deepEqual(draws, ["scheduling_ddim.step"]);
+  const ddim = new DDIMScheduler(parseDDIMConfig({})).chain(3);
+  for (let i = 0; i < ddim.length; i++) ddim.step(i, sample, sample, noDraws);
 });
 
 test("img2img timesteps and noise level follow the strength rule", () => {
-  const ts = spacedTimesteps("leading", 1000, 10, 1);
-  assert.deepEqual(img2imgTimesteps(ts, 10, 0.3, 1000), { timesteps: [201, 101, 1], latentTimestep: 298 });
-  assert.deepEqual(img2imgTimesteps(ts, 10, 0.75, 1000), { timesteps: ts.slice(3), latentTimestep: 748 });
-  assert.deepEqual(img2imgTimesteps(ts, 10, 1, 1000), { timesteps: ts, latentTimestep: 998 });
-  assert.throws(() => img2imgTimesteps(ts, 10, 0, 1000), /strength/);
+  const chain = new DDIMScheduler(parseDDIMConfig({ steps_offset: 1 })).chain(10);
+  const ts = chain.timesteps;
+  assert.deepEqual(ts, spacedTimesteps("leading", 1000, 10, 1));
+  assert.deepEqual(chain.from(0.3).timesteps, [201, 101, 1]);
+  assert.deepEqual(chain.from(0.75).timesteps, ts.slice(3));
+  assert.deepEqual(chain.from(1).timesteps, ts);
+  assert.deepEqual(chain.from(0.05).timesteps, []);
+  assert.deepEqual([0.3, 0.75, 1].map((s) => img2imgNoiseTimestep(s, 1000)), [298, 748, 998]);
+  assert.throws(() => chain.from(0), /strength/);
+  assert.throws(() => img2imgNoiseTimestep(0, 1000), /strength/);
+  assert.throws(() => img2imgNoiseTimestep(0.001, 1000), /noise timestep >= 0/);
+  // A truncated chain steps as the full one does from the same index.
+  const x = { data: Float32Array.from([0.5, -1]), shape: [1, 2] }, eps = { data: Float32Array.from([0.1, 0.2]), shape: [1, 2] };
+  assert.deepEqual(chain.from(0.3).step(0, eps, x, noDraws), chain.step(7, eps, x, noDraws));
   assert.deepEqual(getNewHW(100, 130, 8), [16, 24]);
 });
 
@@ -165,14 +210,17 @@ test("inpaint mask: threshold, invert, nearest resize, then the 6-neighbour rule
   assert.deepEqual(Array.from(direct.data), [0, 0, 1, 0, 0, 1, 1, 1, 1]);
 });
 
-test("guidance on eps keeps the cond variance; DDIM gets eps only", () => {
+test("guidance on eps keeps the cond variance; DDIM reads eps only", () => {
   // batch [uncond, cond], 2 latent channels + 2 variance channels, 1x1.
   const out = { data: Float32Array.from([1, 2, 10, 20, 3, 6, 30, 60]), shape: [2, 4, 1, 1] };
   const g = guideUnetOutput(out, 2, 4);
   assert.deepEqual(g.shape, [1, 4, 1, 1]);
   assert.deepEqual(Array.from(g.data), [1 + 4 * 2, 2 + 4 * 4, 30, 60]);
-  assert.deepEqual(Array.from(schedulerInput(g, 2, false).data), [9, 18]);
-  assert.equal(schedulerInput(g, 2, true), g);
+  const sample = { data: Float32Array.from([0.5, -0.5]), shape: [1, 2, 1, 1] };
+  const eps = { data: g.data.slice(0, 2), shape: sample.shape };
+  const ddim = new DDIMScheduler(parseDDIMConfig({})).chain(4);
+  assert.deepEqual(ddim.step(0, g, sample, noDraws), ddim.step(0, eps, sample, noDraws));
+  assert.throws(() => ddim.step(0, { data: new Float32Array(3), shape: [1, 3, 1, 1] }, sample, noDraws), /neither the sample's shape/);
 });
 
 test("DPM-Solver++ 2M recovers x0 from exact eps, stays on the noise path and is deterministic", () => {
@@ -183,8 +231,8 @@ test("DPM-Solver++ 2M recovers x0 from exact eps, stays on the noise path and is
       : new DPMSolverPP2MScheduler({ ...parseDDIMConfig({ beta_start: 0.00085, beta_end: 0.012 }), timestepSpacing: "leading", stepsOffset: 1 });
   const run = (x0: Float32Array, n: Float32Array, steps: number) => {
     const s = make();
-    s.setTimesteps(steps);
-    const ts = s.timesteps;
+    const chain = s.chain(steps);
+    const ts = chain.timesteps;
     for (let i = 1; i < ts.length; i++) assert.ok(ts[i] < ts[i - 1], "timesteps must decrease");
     const shape = [1, 1, 2, x0.length / 2];
     let x: Float32Array = s.addNoise({ data: x0, shape }, n, [ts[0]]);
@@ -192,7 +240,7 @@ test("DPM-Solver++ 2M recovers x0 from exact eps, stays on the noise path and is
       const a = s.alphasCumprod[ts[i]];
       // Exact eps of the current sample for this x0 (what a perfect model predicts).
       const eps = x.map((v, k) => (v - Math.sqrt(a) * x0[k]) / Math.sqrt(1 - a));
-      const r = s.step({ data: eps, shape }, ts[i], { data: x, shape }, noDraws);
+      const r = chain.step(i, { data: eps, shape }, { data: x, shape }, noDraws);
       r.predOriginalSample.forEach((v, k) => assert.ok(Math.abs(v - x0[k]) < 1e-4));
       x = r.prevSample;
       if (i + 1 < ts.length) {
@@ -220,14 +268,15 @@ test("DPM-Solver++ 2M follows the probability-flow ODE more closely than DDIM", 
   const cfg = parseDDIMConfig({ beta_start: 0.00085, beta_end: 0.012, clip_sample: false, timestep_spacing: "trailing" });
   const scale = (a: number) => Math.sqrt(a * sd * sd + 1 - a);
   const solve = (s: DDIMScheduler | DPMSolverPP2MScheduler) => {
-    s.setTimesteps(20);
-    const ts = s.timesteps;
+    const chain = s.chain(20);
+    const ts = chain.timesteps;
     let x: Float32Array = Float32Array.from([xT]);
-    for (const t of ts.slice(0, -1)) {
+    for (let i = 0; i + 1 < ts.length; i++) {
+      const t = ts[i];
       const a = s.alphasCumprod[t], alpha = Math.sqrt(a), sigma = Math.sqrt(1 - a);
       const x0 = mu + ((sd * sd * alpha) / (a * sd * sd + sigma * sigma)) * (x[0] - alpha * mu);
       const eps = Float32Array.from([(x[0] - alpha * x0) / sigma]);
-      x = s.step({ data: eps, shape }, t, { data: x, shape }, noDraws).prevSample;
+      x = chain.step(i, { data: eps, shape }, { data: x, shape }, noDraws).prevSample;
     }
     const [aFirst, aLast] = [s.alphasCumprod[ts[0]], s.alphasCumprod[ts[ts.length - 1]]];
     const z = (xT - Math.sqrt(aFirst) * mu) / scale(aFirst);
@@ -247,8 +296,7 @@ test("predicted x0 is thresholded (per batch item quantile) or clipped as config
   const sample = { data: new Float32Array(8), shape };
   const x0 = (raw: Record<string, unknown>) => {
     const s = new DDIMScheduler(parseDDIMConfig({ prediction_type: "sample", ...raw }));
-    s.setTimesteps(10);
-    return Array.from(s.step(out, s.timesteps[0], sample, noDraws).predOriginalSample);
+    return Array.from(s.chain(10).step(0, out, sample, noDraws).predOriginalSample);
   };
   // Item 0: |x| sorted [0.5, 1.5, 3, 4], median 2.25, capped at sample_max_value 2 → clamp to ±2, divide by 2.
   // Item 1: median 0.25 < 1 → s = 1, unchanged.

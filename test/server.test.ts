@@ -6,14 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import sharp from "sharp";
-import type { Engine } from "../src/engine/engine.js";
 import { startServer } from "../src/server/index.js";
-import { testHooks } from "../src/server/runner.js";
-import { client, receiver, serve, small, waitFor, type Server } from "./server-helpers.js";
+import { client, recordEngines, receiver, serve, small, waitFor, type Server } from "./server-helpers.js";
 
 const TOKEN = "s3cret";
-const engines: Engine[] = [];
-testHooks.engineCreated = (e) => engines.push(e);
+const { engines, createEngine } = recordEngines();
 
 let dataDir: string;
 let server: Server;
@@ -29,7 +26,7 @@ before(async () => {
   maskPng = await sharp({ create: { width: 96, height: 80, channels: 3, background: "#000" } })
     .composite([{ input: { create: { width: 48, height: 80, channels: 3, background: "#fff" } }, left: 0, top: 0 }]).png().toBuffer();
   rx = await receiver({ "/in.png": png });
-  server = await serve({ dataDir, token: TOKEN });
+  server = await serve({ dataDir, token: TOKEN, createEngine });
   api = client(server.url, TOKEN);
 });
 
@@ -60,7 +57,10 @@ test("discovery, health, openapi, page, 404 and the token", async () => {
 
   const openapi = (await api("GET", "/openapi.json")).body;
   const input = openapi.components.schemas.Input;
-  assert.deepEqual(input.properties.width, { title: "width", type: "integer", minimum: 128, maximum: 1024, default: 512, description: "Output width in pixels", "x-order": 9 });
+  assert.deepEqual(input.properties.width, {
+    title: "width", type: "integer", minimum: 16, maximum: 1024, default: 512, "x-step": 64, "x-order": 10,
+    description: "Image width in pixels (generated at the next multiple of 64, then cropped)",
+  });
   assert.deepEqual(input.properties.scheduler.enum, ["ddim", "ddpm", "dpmpp_2m"]);
   assert.equal(openapi.components.schemas.PredictionRequest.properties.input.$ref, "#/components/schemas/Input");
 
@@ -111,7 +111,7 @@ test("a synchronous prediction: output as a data URL, written to the output fold
   assert.ok(p.metrics.predict_time > 0);
   assert.match(p.logs, /^Using seed: 7\n/);
   assert.match(p.logs, /decoder 2\/2/);
-  assert.deepEqual(p.input, { ...small, seed: 7, task: "text2img", strength: 0.3, num_outputs: 1, guidance_scale: 4, prior_guidance_scale: 4, scheduler: "ddim", output_format: "png", output_quality: 80 });
+  assert.deepEqual(p.input, { ...small, seed: 7, strength: 0.3, invert_mask: false, num_outputs: 1, guidance_scale: 4, prior_guidance_scale: 4, scheduler: "ddim", output_format: "png", output_quality: 80 });
   for (const k of ["created_at", "started_at", "completed_at"]) assert.ok(!Number.isNaN(Date.parse(p[k])), k);
   const onDisk = await readFile(join(dataDir, "outputs", `${p.id}-0.png`));
   assert.equal(`data:image/png;base64,${onDisk.toString("base64")}`, p.output[0]);
@@ -209,7 +209,7 @@ test("invalid input: 422 naming the field", async () => {
     [{ ...small, task: "img2img", image: "data:image/png;base64,AAAA" }, ["body", "input", "image"]],
     [{ ...small, task: "img2img", image: "ftp://example.com/a.png" }, ["body", "input", "image"]],
     [{ ...small, task: "img2img" }, ["body", "input", "image"]],
-    [{ ...small, image: asDataUrl(png) }, ["body", "input", "image"]],
+    [{ ...small, task: "text2img", image: asDataUrl(png) }, ["body", "input", "image"]],
     [{ ...small, task: "mix", mix_texts: ["a", "b"], mix_weights: [1] }, ["body", "input", "mix_weights"]],
     [{ ...small, task: "mix", mix_images: [`${rx.url}/missing.png`] }, ["body", "input", "mix_images", 0]],
   ];
@@ -274,7 +274,7 @@ test("records survive a restart; one left running by a dead process is failed", 
   await server.close();
   // What a process killed mid-prediction leaves behind.
   await writeFile(join(dataDir, "predictions", "died.json"), JSON.stringify({ ...kept, id: "died", status: "processing", output: null, completed_at: null }));
-  server = await serve({ dataDir, token: TOKEN, predictTimeoutS: 2 });
+  server = await serve({ dataDir, token: TOKEN, predictTimeoutS: 2, createEngine });
   api = client(server.url, TOKEN);
   assert.deepEqual((await api("GET", "/predictions/put-once")).body, kept);
   const died = (await api("GET", "/predictions/died")).body;

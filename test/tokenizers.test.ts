@@ -1,16 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CaseSet } from "../src/parity/cases.js";
 import { isTokenizerSet, runE2ETokenize, runTokenizerCases } from "../src/parity/tokenizers.js";
 import { loadTokenizer, toInt64, tokenizeBatch } from "../src/tokenizers/index.js";
-import { readSentencePieceModel } from "../src/tokenizers/sentencepiece-model.js";
 import { splitOnSpecialTokens } from "../src/tokenizers/special-tokens.js";
+import { fixture, FIXTURES } from "./fixtures.js";
 
-const fixtures = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/", import.meta.url));
+const fixtures = FIXTURES;
 const tokenizerSet = join(fixtures, "tokenizers");
 const tinyA = join(fixtures, "tiny-a");
 
@@ -50,53 +47,6 @@ test("a wrong expectation is reported as a failure", () => {
   const r = runE2ETokenize(set, c);
   assert.equal(r.status, "FAIL");
   assert.match(r.detail!, /decoder\/tokenizer untruncated lengths\[0\]/);
-});
-
-// tokenizer.json files as transformers' CLIPConverter / XLMRobertaConverter write them (the parts we read).
-function clipTokenizerJson(dir: string) {
-  const merges = readFileSync(join(dir, "merges.txt"), "utf8").trim().split("\n").slice(1);
-  return {
-    model: {
-      type: "BPE", unk_token: "<|endoftext|>", continuing_subword_prefix: "", end_of_word_suffix: "</w>",
-      vocab: JSON.parse(readFileSync(join(dir, "vocab.json"), "utf8")), merges,
-    },
-    normalizer: { type: "Sequence", normalizers: [{ type: "NFC" }, { type: "Lowercase" }] },
-  };
-}
-
-function xlmrTokenizerJson(dir: string) {
-  const sp = readSentencePieceModel(join(dir, "sentencepiece.bpe.model"));
-  return {
-    model: {
-      type: "Unigram", unk_id: 3,
-      vocab: [["<s>", 0], ["<pad>", 0], ["</s>", 0], ["<unk>", 0], ...sp.pieces.slice(3).map((p) => [p.piece, p.score]), ["<mask>", 0]],
-    },
-    normalizer: {
-      type: "Sequence",
-      normalizers: [
-        { type: "Precompiled", precompiled_charsmap: Buffer.from(sp.normalizer.precompiledCharsmap).toString("base64") },
-        { type: "Replace", pattern: { Regex: " {2,}" }, content: " " },
-      ],
-    },
-    pre_tokenizer: { type: "Metaspace", replacement: "▁", add_prefix_space: true },
-  };
-}
-
-test("tokenizer.json folders (no vocab/merges or sentencepiece files) give the same ids", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "tokjson-"));
-  try {
-    for (const [kind, json] of [["clip", clipTokenizerJson], ["xlmr", xlmrTokenizerJson]] as const) {
-      mkdirSync(join(dir, kind));
-      writeFileSync(join(dir, kind, "tokenizer.json"), JSON.stringify(json(join(tokenizerSet, kind))));
-      for (const f of ["tokenizer_config.json", "special_tokens_map.json"]) {
-        copyFileSync(join(tokenizerSet, kind, f), join(dir, kind, f));
-      }
-      copyFileSync(join(tokenizerSet, `${kind}_cases.json`), join(dir, `${kind}_cases.json`));
-    }
-    assertAllPass(await runAll(dir), 80);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 });
 
 test("special tokens: split out wherever they occur; plain strings strip both sides, AddedTokens per their flags", () => {

@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { CaseSet, maxAbsDiff, type Case } from "../src/parity/cases.js";
 import { runUNetCase } from "../src/parity/unet.js";
@@ -13,8 +12,8 @@ import { Checkpoint } from "../src/weights/checkpoint.js";
 import { readConfig } from "../src/weights/config.js";
 import { WeightStore } from "../src/weights/weight-view.js";
 import type { HostArray } from "../src/runtime/session.js";
+import { FIXTURES } from "./fixtures.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21", import.meta.url));
 const TINY = join(FIXTURES, "tiny-a");
 const CASES = ["unet.forward_t999", "unet.forward_t37", "unet_inpaint.forward_t501"];
 const set = new CaseSet(TINY);

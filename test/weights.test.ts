@@ -4,15 +4,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync, copyFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { SafetensorsFile, encodeSafetensors, type DType } from "../src/weights/safetensors.js";
+import { SafetensorsFile, encodeSafetensors } from "../src/weights/safetensors.js";
+import type { DType } from "../src/weights/tensor-file.js";
 import { Checkpoint } from "../src/weights/checkpoint.js";
 import { buildNetwork, openSession } from "../src/models/network.js";
 import { ClipTextSpec } from "../src/models/clip.js";
 import { CaseSet, maxAbsDiff } from "../src/parity/cases.js";
 import { asElem } from "../src/parity/network-case.js";
+import { fixture } from "./fixtures.js";
 
-const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const TINY = fixture("tiny-a");
 const tmp = () => mkdtempSync(join(tmpdir(), "kandinsky-weights-"));
 const bytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
@@ -69,7 +70,7 @@ test("checkpoint folders: sharded index, the fp16 variant, and missing weights",
   const fp16 = new Checkpoint(movq, "fp16");
   assert.match(fp16.files[0].path, /diffusion_pytorch_model\.fp16\.safetensors$/);
   assert.equal([...fp16.tensors.values()][0].dtype, "F16");
-  assert.throws(() => new Checkpoint(tmp()), /no weights found \(expected diffusion_pytorch_model\.safetensors or/);
+  assert.throws(() => new Checkpoint(tmp()), /no weights found \(looked for diffusion_pytorch_model\.safetensors, /);
 });
 
 /** A copy of the tiny CLIP text encoder whose tensors `edit` may change. */

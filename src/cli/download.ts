@@ -1,7 +1,8 @@
 // `kandinsky download`: fetch models into the Hugging Face cache ahead of use, and show where they are.
 import type { Command } from "commander";
 import { describeCache } from "../hub/resolve.js";
-import { fetchModel, MODELS, ROLES, resolveRoles } from "./models.js";
+import { ROLE_MODELS, ROLES, type Role } from "../pipelines/roles.js";
+import { fetchModel, resolveRoles } from "./models.js";
 
 export function addDownloadCommand(program: Command): void {
   program
@@ -15,7 +16,7 @@ Examples:
   $ HF_HOME=/data/hf kandinsky download
   $ kandinsky download --list
 
-Default models: ${ROLES.map((r) => MODELS[r].repo).join(", ")}.
+Default models: ${ROLES.map((r) => ROLE_MODELS[r].repo).join(", ")}.
 An interrupted download resumes when run again. HF_ENDPOINT and HF_TOKEN (gated or private repos) apply.
 `)
     .action(async (models: string[], o: { list?: boolean }) => {
@@ -24,8 +25,9 @@ An interrupted download resumes when run again. HF_ENDPOINT and HF_TOKEN (gated 
         return;
       }
       if (models.length === 0) {
-        const { dirs } = await resolveRoles(ROLES, { prior: MODELS.prior.repo, decoder: MODELS.decoder.repo, inpaint: MODELS.inpaint.repo });
-        for (const role of ROLES) console.log(`${MODELS[role].repo}  ${dirs[role]}`);
+        const repos = Object.fromEntries(ROLES.map((r) => [r, ROLE_MODELS[r].repo])) as Record<Role, string>;
+        const { dirs } = await resolveRoles(ROLES, repos);
+        for (const role of ROLES) console.log(`${ROLE_MODELS[role].repo}  ${dirs[role]}`);
         return;
       }
       for (const spec of models) console.log(`${spec}  ${(await fetchModel(spec)).dir}`);

@@ -1,7 +1,7 @@
 // How the command line reports failures: a user's mistake (bad option, missing file, unknown model) is one
 // line and exit status 1; anything else is an internal error: one line plus a hint, the stack with --debug.
 import { CancelledError } from "../pipelines/progress.js";
-import { RequestError } from "../pipelines/kandinsky.js";
+import { RequestError } from "../request/resolve.js";
 
 /** A problem with what the user asked for, reported as is. */
 export class UserError extends Error {}

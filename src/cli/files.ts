@@ -4,6 +4,7 @@ import { stat, writeFile } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import { decodeImage, decodeMask, encodeImage, EXTENSION, type ImageFormat } from "../image/io.js";
 import type { GrayImage, RgbImage } from "../image/rgb.js";
+import type { ResolvedOutput } from "../request/fields.js";
 import { UserError } from "./errors.js";
 
 async function readInput<T>(path: string, what: string, decode: (path: string) => Promise<T>): Promise<T> {
@@ -28,7 +29,7 @@ const EXTENSIONS: Record<string, ImageFormat> = { ".png": "png", ".jpg": "jpeg",
 export interface OutputPlan {
   paths: string[];
   format: ImageFormat;
-  quality?: number;
+  quality: number;
 }
 
 /** A file-name stem from a prompt: lower-case words joined by dashes, at most 48 characters. */
@@ -38,10 +39,12 @@ export function slug(text: string): string {
 
 /**
  * Where `count` images go and in which format: --output (its extension gives the format when --format is
- * absent) or `<stem>-<seed>`; several images are numbered <name>-1, <name>-2, ...
+ * absent) or `<stem>-<seed>`; several images are numbered <name>-1, <name>-2, ... `o` holds what was given,
+ * `resolved` the checked output options (the quality's default).
  * The folder is checked now, so a typo fails before the models run.
  */
-export async function planOutputs(o: { output?: string; format?: ImageFormat; quality?: number }, stem: string, seed: number, count: number): Promise<OutputPlan> {
+export async function planOutputs(o: { output?: string; format?: ImageFormat; quality?: number }, resolved: ResolvedOutput, stem: string,
+                                  seed: number, count: number): Promise<OutputPlan> {
   let base = o.output ?? `${stem}-${seed}`;
   const ext = extname(base).toLowerCase();
   const fromExt = EXTENSIONS[ext];
@@ -49,13 +52,12 @@ export async function planOutputs(o: { output?: string; format?: ImageFormat; qu
   if (o.format && fromExt && fromExt !== o.format) throw new UserError(`--output ${o.output} does not match --format ${o.format}`);
   const format = o.format ?? fromExt ?? "png";
   if (o.quality !== undefined && format === "png") throw new UserError("--quality applies to jpeg and webp only (png is lossless)");
-  if (o.quality !== undefined && !(o.quality >= 1 && o.quality <= 100)) throw new UserError(`--quality must be from 1 to 100, got ${o.quality}`);
   if (fromExt) base = base.slice(0, -ext.length);
   const suffix = fromExt ? ext : EXTENSION[format];
   const paths = count === 1 ? [base + suffix] : Array.from({ length: count }, (_, i) => `${base}-${i + 1}${suffix}`);
   const dir = dirname(paths[0]);
   if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) throw new UserError(`output folder ${dir} does not exist`);
-  return { paths, format, quality: o.quality };
+  return { paths, format, quality: resolved.outputQuality };
 }
 
 export async function writeOutputs(images: RgbImage[], plan: OutputPlan): Promise<void> {

@@ -1,23 +1,23 @@
-// The image commands: generate (text to image), img2img, inpaint and mix. Each parses its inputs into a
-// GenerateRequest; all then run the same job: validate, resolve the models, run in the engine's worker with
+// The image commands: generate (text to image), img2img, inpaint and mix, one per task, their arguments and
+// options derived from the request-field table. Each parses its inputs into a GenerateRequest; all then run the
+// same job: resolve the request (checks, defaults, the seed), resolve the models, run in the engine's worker with
 // progress, write the images, report.
 import { InvalidArgumentError, type Command } from "commander";
 import { Engine } from "../engine/engine.js";
-import { DEFAULTS, validate, type GenerateRequest, type MixItem, type Task } from "../pipelines/kandinsky.js";
-import { randomSeed } from "../noise/noise-source.js";
-import { psnr } from "../math.js";
-import { addGenerationOptions, number, type GenerationOptions } from "./options.js";
-import { addModelOptions, engineInit, type ModelOptions, type Role } from "./models.js";
+import {
+  FIELDS, rangeText, type CliSpec, type FieldKey, type GenerateRequest, type MixItem, type OutputRequest, type ResolvedOutput,
+  type ResolvedRequest, type Task,
+} from "../request/fields.js";
+import { RequestError, resolveOutput, resolveRequest } from "../request/resolve.js";
+import { addFieldOptions, cliName, helpText, number, taskFields } from "./options.js";
+import type { Role } from "../pipelines/roles.js";
+import { addModelOptions, engineInit, type ModelOptions } from "./models.js";
 import { planOutputs, readImage, readMask, slug, writeOutputs } from "./files.js";
 import { JobProgress } from "./progress.js";
 import { UserError } from "./errors.js";
+import { psnr } from "../runtime/compare.js";
 
-type Options = GenerationOptions & ModelOptions & {
-  negativePrompt?: string;
-  strength?: number;
-  mask?: string;
-  invertMask?: boolean;
-};
+type Options = ModelOptions & { output?: string; compare?: boolean } & Record<string, unknown>;
 
 interface MixArg {
   text?: string;
@@ -25,17 +25,27 @@ interface MixArg {
   weight?: number;
 }
 
-async function runJob(task: Task, roles: readonly Role[], input: GenerateRequest, stem: string, o: Options): Promise<void> {
+/** A request field's problem, in the command line's words (its flag). */
+function userError(e: unknown): unknown {
+  if (!(e instanceof RequestError)) return e;
+  return new UserError(e.field && e.problem ? `${cliName(e.field)} ${e.problem}` : e.message, { cause: e });
+}
+
+async function runJob(task: Task, roles: readonly Role[], values: Partial<Record<FieldKey, unknown>>, o: Options): Promise<void> {
   const started = performance.now();
-  const request: GenerateRequest = {
-    ...input, task, width: o.width, height: o.height, steps: o.steps, priorSteps: o.priorSteps,
-    guidanceScale: o.guidanceScale, priorGuidanceScale: o.priorGuidanceScale, numOutputs: o.numOutputs,
-    scheduler: o.scheduler, seed: o.seed ?? randomSeed(), precision: o.precision,
-  };
-  // Before any model is fetched or loaded: a bad value fails at once.
-  validate({ ...DEFAULTS, ...request }, task);
-  if (o.compare && o.precision !== "int8") throw new UserError("--compare compares --precision int8 with fp32: add --precision int8");
-  const plan = await planOutputs(o, stem, request.seed!, o.numOutputs);
+  const { outputFormat, outputQuality, ...given } = values as GenerateRequest & OutputRequest;
+  // Before any model is fetched or loaded: a bad value fails at once. The seed is drawn here, once.
+  let request: ResolvedRequest;
+  let output: ResolvedOutput;
+  try {
+    request = resolveRequest({ ...given, task });
+    output = resolveOutput({ outputFormat, outputQuality });
+  } catch (e) {
+    throw userError(e);
+  }
+  if (o.compare && request.precision !== "int8") throw new UserError("--compare compares --precision int8 with fp32: add --precision int8");
+  const stem = slug(request.prompt ?? "") || (task === "text2img" ? "image" : task);
+  const plan = await planOutputs({ output: o.output, format: outputFormat, quality: outputQuality }, output, stem, request.seed, request.numOutputs);
   const fp32Plan = o.compare ? { ...plan, paths: plan.paths.map((p) => p.replace(/(\.[^./]+)$/, "-fp32$1")) } : undefined;
 
   const resolving = performance.now();
@@ -75,40 +85,53 @@ HF_HOME / HF_HUB_CACHE, HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE=1 apply) or loc
 On cpu each model is loaded, run and released in turn (peak memory: the largest one); --keep-loaded keeps them.`;
 
 interface ImageCommand {
-  /** Name and arguments, e.g. "img2img <image> <prompt>". */
-  usage: string;
-  summary: string;
   task: Task;
+  summary: string;
   roles: readonly Role[];
-  /** The command's own options, listed first. */
-  options?: (cmd: Command) => void;
   examples: string[];
   note?: string;
-  /** The request's task-specific part and the default output name's stem. */
-  build: (args: string[], o: Options) => Promise<{ request: GenerateRequest; stem: string }>;
 }
 
-function addImageCommand(program: Command, c: ImageCommand): void {
-  const cmd = program.command(c.usage).description(c.summary);
-  c.options?.(cmd);
-  addGenerationOptions(cmd);
+/** The positional arguments of a task's command (image and prompt fields), in order. */
+function argumentFields(task: Task): { key: FieldKey; argument: string }[] {
+  return taskFields(task).flatMap((key) => {
+    const cli: CliSpec = FIELDS[key].cli;
+    return "argument" in cli ? [{ key, argument: cli.argument, position: cli.position }] : [];
+  }).sort((a, b) => a.position - b.position);
+}
+
+/** Image and mask fields arrive as file paths. */
+async function readFiles(values: Partial<Record<FieldKey, unknown>>): Promise<void> {
+  for (const [key, v] of Object.entries(values) as [FieldKey, string][]) {
+    const kind = FIELDS[key].kind;
+    if (kind === "image") values[key] = await readImage(v);
+    else if (kind === "mask") values[key] = await readMask(v);
+  }
+}
+
+function addImageCommand(program: Command, c: ImageCommand, extra?: (cmd: Command) => () => Promise<Partial<Record<FieldKey, unknown>>>): void {
+  const args = argumentFields(c.task);
+  const cmd = program.command(FIELDS.task.cli.commands[c.task]).description(c.summary);
+  for (const a of args) cmd.argument(a.argument, helpText(a.key));
+  cmd.option("-o, --output <file>", "output file (default: <prompt>-<seed>.png); several outputs are numbered: out-1.png, out-2.png, ...");
+  cmd.option("--compare", "with --precision int8: also run fp32 with the same seed, write its images as <name>-fp32, print the PSNR between them");
+  const fields = addFieldOptions(cmd, c.task);
+  const extraValues = extra?.(cmd);
   addModelOptions(cmd, c.roles);
   const examples = c.examples.map((l) => `  $ ${l}`).join("\n");
   cmd.addHelpText("after", `\nExamples:\n${examples}\n${c.note ? `\n${c.note}` : ""}${MODEL_NOTE}\n`);
   cmd.action(async (...params: unknown[]) => {
     const self = params.at(-1) as Command;
     const o = self.opts<Options>();
-    const { request, stem } = await c.build(self.args, o);
-    await runJob(c.task, c.roles, request, stem, o);
+    const values = { ...fields(o), ...Object.fromEntries(args.map((a, i) => [a.key, self.args[i]])), ...(await extraValues?.()) };
+    await readFiles(values);
+    await runJob(c.task, c.roles, values, o);
   });
 }
 
-const negativePrompt = (cmd: Command) => cmd.option("--negative-prompt <text>", "what the image should not show");
-
 export function addImageCommands(program: Command): void {
   addImageCommand(program, {
-    usage: "generate <prompt>", summary: "generate images from a text prompt", task: "text2img", roles: ["prior", "decoder"],
-    options: negativePrompt,
+    task: "text2img", summary: "generate images from a text prompt", roles: ["prior", "decoder"],
     examples: [
       'kandinsky generate "red cat, 4k photo"',
       'kandinsky generate "a castle in the clouds" --width 768 --height 512 --seed 42 -o castle.png',
@@ -116,66 +139,50 @@ export function addImageCommands(program: Command): void {
       'kandinsky generate "a lighthouse" --device cuda --keep-loaded',
       'kandinsky generate "a lighthouse" --prior ./kandinsky-2-1-prior --decoder ./kandinsky-2-1 --offline',
     ],
-    build: async ([prompt], o) => ({ request: { prompt, negativePrompt: o.negativePrompt }, stem: slug(prompt) || "image" }),
   });
 
   addImageCommand(program, {
-    usage: "img2img <image> <prompt>", summary: "re-draw an image following a prompt", task: "img2img", roles: ["prior", "decoder"],
-    options: (cmd) => {
-      cmd.option("--strength <x>", "how much of the image is re-drawn, from 0 (nothing) to 1 (all)", number, DEFAULTS.strength);
-      negativePrompt(cmd);
-    },
+    task: "img2img", summary: "re-draw an image following a prompt", roles: ["prior", "decoder"],
     examples: [
       'kandinsky img2img photo.jpg "a watercolor painting" --strength 0.5',
       'kandinsky img2img sketch.png "a detailed castle, fantasy art" --width 768 --height 512 -o castle.png',
     ],
-    note: "The input image is resized to --width x --height.",
-    build: async ([image, prompt], o) => ({
-      request: { prompt, negativePrompt: o.negativePrompt, image: await readImage(image), strength: o.strength },
-      stem: slug(prompt) || "img2img",
-    }),
   });
 
   addImageCommand(program, {
-    usage: "inpaint <image> <prompt>", summary: "re-draw the masked part of an image", task: "inpaint", roles: ["prior", "inpaint"],
-    options: (cmd) => {
-      cmd.requiredOption("--mask <file>", "mask image: white = repaint, black = keep")
-        .option("--invert-mask", "the original implementation's masks: black = repaint");
-      negativePrompt(cmd);
-    },
+    task: "inpaint", summary: "re-draw the masked part of an image", roles: ["prior", "inpaint"],
     examples: [
       'kandinsky inpaint room.png "a red armchair" --mask chair-mask.png',
       'kandinsky inpaint cat.png "a hat" --mask hat-mask.png --invert-mask --inpaint ./kandinsky-2-1-inpaint',
     ],
-    note: "Image and mask are resized to --width x --height.",
-    build: async ([image, prompt], o) => ({
-      request: { prompt, negativePrompt: o.negativePrompt, image: await readImage(image), mask: await readMask(o.mask!), invertMask: o.invertMask },
-      stem: slug(prompt) || "inpaint",
-    }),
   });
 
-  // --text / --image add an item and --weight weighs the item before it: one shared list keeps their order.
-  const mix: MixArg[] = [];
   addImageCommand(program, {
-    usage: "mix", summary: "generate an image from a weighted mix of texts and images", task: "mix", roles: ["prior", "decoder"],
-    options: (cmd) => cmd
-      .option("--text <text>", "a text to mix in (repeatable)", (text: string) => (mix.push({ text }), mix))
-      .option("--image <file>", "an image to mix in (repeatable)", (image: string) => (mix.push({ image }), mix))
-      .option("--weight <x>", "the weight of the --text or --image before it (default: equal weights)", (value: string) => {
-        const last = mix.at(-1);
-        if (!last) throw new InvalidArgumentError("a --weight follows the --text or --image it weighs");
-        if (last.weight !== undefined) throw new InvalidArgumentError("one --weight per --text or --image");
-        last.weight = number(value);
-        return mix;
-      }),
+    task: "mix", summary: "generate an image from a weighted mix of texts and images", roles: ["prior", "decoder"],
     examples: [
       'kandinsky mix --text "a cat" --weight 0.5 --image starry-night.jpg --weight 0.5',
       'kandinsky mix --image a.png --image b.png -o blend.png',
       'kandinsky mix --text "a forest" --weight 0.7 --text "a city at night" --weight 0.3 --seed 7',
     ],
     note: "Items are mixed in the order given; weights go on every item or on none (then they share equally).",
-    build: async () => ({ request: { mix: await mixItems(mix) }, stem: "mix" }),
-  });
+  }, mixOptions);
+}
+
+/** --text / --image add an item and --weight weighs the item before it: one list keeps their order. */
+function mixOptions(cmd: Command): () => Promise<Partial<Record<FieldKey, unknown>>> {
+  const mix: MixArg[] = [];
+  const [text, image, weight] = FIELDS.mix.cli.flags;
+  cmd
+    .option(text, "a text to mix in (repeatable)", (t: string) => (mix.push({ text: t }), mix))
+    .option(image, "an image to mix in (repeatable)", (i: string) => (mix.push({ image: i }), mix))
+    .option(weight, `the weight of the --text or --image before it, ${rangeText(FIELDS.mix.weights)} (default: equal weights)`, (value: string) => {
+      const last = mix.at(-1);
+      if (!last) throw new InvalidArgumentError("a --weight follows the --text or --image it weighs");
+      if (last.weight !== undefined) throw new InvalidArgumentError("one --weight per --text or --image");
+      last.weight = number(value);
+      return mix;
+    });
+  return async () => ({ mix: await mixItems(mix) });
 }
 
 /** Reads the mix's images and gives unweighted items equal shares. */

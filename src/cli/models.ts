@@ -4,22 +4,11 @@ import { Option, type Command } from "commander";
 import { resolveModel } from "../hub/resolve.js";
 import { missingPipelineFiles } from "../hub/pipeline-files.js";
 import { ProgressBar } from "../hub/progress.js";
-import { buildOptionsFor } from "../pipelines/components.js";
-import { PROVIDERS, resolveProvider, type Provider } from "../runtime/session.js";
+import { PROVIDERS, type Provider } from "../runtime/session.js";
 import type { WorkerInit } from "../engine/protocol.js";
 import { positiveInteger } from "./options.js";
-import { readModelIndex } from "../weights/config.js";
+import { checkRole, ROLE_MODELS, ROLES, type Role } from "../pipelines/roles.js";
 import { say, UserError } from "./errors.js";
-
-export type Role = "prior" | "decoder" | "inpaint";
-export const ROLES: readonly Role[] = ["prior", "decoder", "inpaint"];
-
-/** The default repo of each role and the diffusers pipeline class its model_index.json must name. */
-export const MODELS: Record<Role, { repo: string; pipeline: string; what: string }> = {
-  prior: { repo: "kandinsky-community/kandinsky-2-1-prior", pipeline: "KandinskyPriorPipeline", what: "prior" },
-  decoder: { repo: "kandinsky-community/kandinsky-2-1", pipeline: "KandinskyPipeline", what: "decoder" },
-  inpaint: { repo: "kandinsky-community/kandinsky-2-1-inpaint", pipeline: "KandinskyInpaintPipeline", what: "inpainting decoder" },
-};
 
 export interface ModelOptions {
   prior: string;
@@ -34,7 +23,7 @@ export interface ModelOptions {
 /** Adds --<role> for each role, --offline and the device options. */
 export function addModelOptions(cmd: Command, roles: readonly Role[]): Command {
   for (const role of roles) {
-    cmd.option(`--${role} <repo-id|dir>`, `${MODELS[role].what} model: Hugging Face repo id or local folder`, MODELS[role].repo);
+    cmd.option(`--${role} <repo-id|dir>`, `${ROLE_MODELS[role].name} model: Hugging Face repo id or local folder`, ROLE_MODELS[role].repo);
   }
   return cmd
     .option("--offline", "use only the Hugging Face cache (as HF_HUB_OFFLINE=1)")
@@ -43,12 +32,16 @@ export function addModelOptions(cmd: Command, roles: readonly Role[]): Command {
     .option("--keep-loaded", "keep every model loaded instead of loading, running and releasing each in turn");
 }
 
-/** The local folder of a model (repo id or folder), downloaded into the cache with a progress bar when missing. */
-export async function fetchModel(spec: string, offline?: boolean): Promise<{ dir: string; downloaded: boolean }> {
+/**
+ * The local folder of a model (repo id or folder), downloaded into the cache with a progress bar when missing;
+ * `check` runs before any weight file is fetched.
+ */
+export async function fetchModel(spec: string, offline?: boolean, check?: (dir: string) => void): Promise<{ dir: string; downloaded: boolean }> {
   let bar: ProgressBar | undefined;
   try {
     const dir = await resolveModel(spec, {
       offline,
+      check,
       onProgress: (p) => {
         bar ??= new ProgressBar({ label: `download ${spec}`, total: p.total, unit: "bytes" });
         bar.update(p.done, { total: p.total });
@@ -62,18 +55,12 @@ export async function fetchModel(spec: string, offline?: boolean): Promise<{ dir
   }
 }
 
-/** One role's model, checked to be the right kind of pipeline with all its files, so a mix-up fails in one line. */
+/**
+ * One role's model, checked to be the right kind of folder (from its metadata, before any weights are fetched) with
+ * all its files, so a mix-up fails in one line.
+ */
 async function resolveRole(role: Role, spec: string, offline?: boolean): Promise<{ dir: string; downloaded: boolean }> {
-  const model = await fetchModel(spec, offline);
-  let found: string | undefined;
-  try {
-    found = readModelIndex(model.dir)._class_name || undefined;
-  } catch {
-    // no readable model_index.json: not a diffusers pipeline
-  }
-  if (found !== MODELS[role].pipeline) {
-    throw new UserError(`--${role} ${spec} is ${found ? `a ${String(found)}` : "not a diffusers pipeline"}, expected a ${MODELS[role].pipeline}`);
-  }
+  const model = await fetchModel(spec, offline, (dir) => checkRole(role, dir, `--${role} ${spec}`));
   const missing = await missingPipelineFiles(model.dir);
   if (missing.length) throw new UserError(`--${role} ${spec} is incomplete: ${missing.join(", ")}`);
   return model;
@@ -91,18 +78,41 @@ export async function resolveRoles(roles: readonly Role[], o: Pick<ModelOptions,
   return { dirs, downloaded };
 }
 
-/** What an inference worker needs: the models of `roles` and the provider (falling back to cpu with a warning). */
+/**
+ * The inpaint command needs no text-to-image decoder, but one at hand (a local folder or a complete cached copy)
+ * lends its DDPM config to `--scheduler ddpm` when the inpainting repo has none. Nothing is downloaded for it.
+ */
+async function decoderAtHand(roles: readonly Role[], o: ModelOptions): Promise<string | undefined> {
+  if (!roles.includes("inpaint")) return undefined;
+  // The command has no --decoder: the default repo, when cached.
+  return resolveModel(o.decoder ?? ROLE_MODELS.decoder.repo, { offline: true, check: (dir) => checkRole("decoder", dir) }).catch(() => undefined);
+}
+
+/**
+ * What an inference worker needs: the models of `roles` and the requested provider. The worker checks that the
+ * provider starts (this process never loads ONNX Runtime) and reports a fallback to cpu as a warning.
+ */
 export async function engineInit(roles: readonly Role[], o: ModelOptions): Promise<{ init: WorkerInit; downloaded: boolean }> {
   const { dirs, downloaded } = await resolveRoles(roles, o);
-  const { provider, warning } = await resolveProvider(o.device);
-  if (warning) say(`warning: ${warning}`);
-  // The inpaint command needs no text-to-image decoder: the pipeline only reads `decoder` for other tasks.
-  const decoder = dirs.decoder ?? dirs.inpaint!;
   return {
     init: {
-      dirs: { prior: dirs.prior!, decoder, inpaint: dirs.inpaint },
-      options: { provider, build: buildOptionsFor(provider), threads: o.threads, keepLoaded: o.keepLoaded },
+      dirs: { prior: dirs.prior!, decoder: dirs.decoder ?? (await decoderAtHand(roles, o)), inpaint: dirs.inpaint },
+      options: { provider: o.device, threads: o.threads, keepLoaded: o.keepLoaded },
     },
     downloaded,
   };
+}
+
+/**
+ * The models of a server or worker, all roles, resolved in the background: the server reports the outcome to
+ * its clients, and the console hears it too.
+ */
+export function servingModels(o: ModelOptions): () => Promise<WorkerInit> {
+  return () => engineInit(ROLES, o).then(
+    ({ init }) => (say("models ready"), init),
+    (e: Error) => {
+      say(`setup failed: ${e.message}`);
+      throw e;
+    },
+  );
 }

@@ -1,10 +1,9 @@
-// Option parsers and the generation options the image commands share. Parsers only check the form of a value
-// (an integer, a number); ranges are checked by the library's `validate`, so the CLI and the API agree.
+// Option parsers, and the image commands' options derived from the request-field table. Parsers only check the
+// form of a value (an integer, a number); ranges are checked by the library's resolveRequest, so the command
+// line and every API agree.
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { DEFAULTS } from "../pipelines/kandinsky.js";
-import { SCHEDULER_NAMES, type SchedulerName } from "../schedulers/index.js";
-import type { ImageFormat } from "../image/io.js";
-import { PRECISIONS, type Precision } from "../runtime/int8.js";
+import { FIELD_KEYS, FIELDS, fieldRange, rangeText, type CliSpec, type FieldKey, type FieldSpec, type Task } from "../request/fields.js";
+import { checkRedisUrl } from "../cluster/redis-url.js";
 
 export function integer(value: string): number {
   const n = Number(value);
@@ -30,40 +29,83 @@ export function nonNegativeInteger(value: string): number {
   return n;
 }
 
-export const FORMATS: readonly ImageFormat[] = ["png", "jpeg", "webp"];
-
-/** What every image command parses into. */
-export interface GenerationOptions {
-  output?: string;
-  width: number;
-  height: number;
-  steps: number;
-  priorSteps: number;
-  guidanceScale: number;
-  priorGuidanceScale: number;
-  seed?: number;
-  numOutputs: number;
-  scheduler: SchedulerName;
-  format?: ImageFormat;
-  quality?: number;
-  precision?: Precision;
-  compare?: boolean;
+export function seconds(value: string): number {
+  const n = number(value);
+  if (n <= 0) throw new InvalidArgumentError("expected a number of seconds > 0");
+  return n;
 }
 
-export function addGenerationOptions(cmd: Command): Command {
-  return cmd
-    .option("-o, --output <file>", "output file (default: <prompt>-<seed>.png); several outputs are numbered: out-1.png, out-2.png, ...")
-    .option("--width <px>", "image width", integer, DEFAULTS.width)
-    .option("--height <px>", "image height", integer, DEFAULTS.height)
-    .option("--steps <n>", "decoder denoising steps", integer, DEFAULTS.steps)
-    .option("--prior-steps <n>", "prior denoising steps", integer, DEFAULTS.priorSteps)
-    .option("--guidance-scale <x>", "decoder classifier-free guidance", number, DEFAULTS.guidanceScale)
-    .option("--prior-guidance-scale <x>", "prior classifier-free guidance", number, DEFAULTS.priorGuidanceScale)
-    .option("--seed <n>", "random seed (default: a random one, always printed)", nonNegativeInteger)
-    .option("--num-outputs <n>", "number of images", integer, DEFAULTS.numOutputs)
-    .addOption(new Option("--scheduler <name>", "decoder scheduler").choices(SCHEDULER_NAMES).default(DEFAULTS.scheduler))
-    .addOption(new Option("--format <format>", "image format (default: from --output's extension, else png)").choices(FORMATS))
-    .option("--quality <1-100>", "JPEG / WebP quality", integer)
-    .addOption(new Option("--precision <p>", "UNet and MoVQ precision: fp32 (default), or int8 (cpu; faster, approximate; calibrated once per model)").choices(PRECISIONS))
-    .option("--compare", "with --precision int8: also run fp32 with the same seed, write its images as <name>-fp32, print the PSNR between them");
+export function url(value: string): string {
+  if (!URL.canParse(value)) throw new InvalidArgumentError("expected a URL");
+  return value;
+}
+
+export function redisUrl(value: string): string {
+  try {
+    return checkRedisUrl(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** Resolves with the first SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (s: NodeJS.Signals) => {
+      process.off("SIGINT", stop);
+      process.off("SIGTERM", stop);
+      resolve(s);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+}
+
+/** What a field's option takes, parsed for its form only: ranges are the library's to check. */
+const PARSERS: Partial<Record<FieldSpec["kind"], (value: string) => unknown>> = { integer, number };
+
+/** A field's --help line: its description, range and default. */
+export function helpText(key: FieldKey): string {
+  const f: FieldSpec = FIELDS[key];
+  const range = rangeText(fieldRange(key));
+  const note = "note" in f.cli ? f.cli.note : undefined;
+  const shown = note ?? (f.default === undefined || typeof f.default === "function" || f.kind === "boolean" ? undefined : String(f.default));
+  return `${f.description}${range ? `; ${range}` : ""}${shown ? ` (default: ${shown})` : ""}`;
+}
+
+/** The fields a task reads, in table order. */
+export function taskFields(task: Task): FieldKey[] {
+  return FIELD_KEYS.filter((k) => {
+    const tasks: readonly Task[] | undefined = (FIELDS[k] as FieldSpec).tasks;
+    return !tasks || tasks.includes(task);
+  });
+}
+
+/** How the command line names a field in a message: its flag, or its argument's name. */
+export function cliName(key: FieldKey): string {
+  const cli: CliSpec = FIELDS[key].cli;
+  if ("flag" in cli) return cli.flag.split(" ")[0];
+  if ("argument" in cli) return cli.argument.replace(/[<>]/g, "");
+  return key;
+}
+
+/**
+ * Adds an option for each field `task` reads that the command line takes as a flag, from the table: the flag,
+ * its parser and its help. No defaults are set here: the library fills them in, so a request holds what was
+ * given. Returns the parsed options as field values (image and mask fields: file paths).
+ */
+export function addFieldOptions(cmd: Command, task: Task): (opts: Record<string, unknown>) => Partial<Record<FieldKey, unknown>> {
+  const attributes: [string, FieldKey][] = [];
+  for (const key of taskFields(task)) {
+    const f: FieldSpec = FIELDS[key];
+    if (!("flag" in f.cli)) continue;
+    const opt = new Option(f.cli.flag, helpText(key));
+    if (f.values) opt.choices(f.values);
+    const parse = PARSERS[f.kind];
+    if (parse) opt.argParser(parse);
+    if (f.requiredFor?.includes(task)) opt.makeOptionMandatory();
+    cmd.addOption(opt);
+    attributes.push([opt.attributeName(), key]);
+  }
+  return (opts) => Object.fromEntries(attributes.filter(([a]) => opts[a] !== undefined).map(([a, key]) => [key, opts[a]]));
 }

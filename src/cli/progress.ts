@@ -55,9 +55,6 @@ export class JobProgress {
     return role ? `${role} ${basename(component)}` : basename(component);
   }
 
-  /** A notice from the engine (a provider fallback, a first int8 calibration), on a line of its own. */
-  readonly onWarning = (message: string): void => this.line(message);
-
   readonly onLoad = (component: string, phase: "start" | "done", ms?: number): void => {
     if (phase === "start") {
       this.tick(this.phase);
@@ -69,6 +66,9 @@ export class JobProgress {
     this.line(`loaded ${this.name(component)} in ${seconds(ms ?? 0)}`);
     if (this.phase === "decode") this.status("decoding...");
   };
+
+  /** A warning of the job (e.g. a scheduler fallback), as a line of its own. */
+  readonly onWarning = (message: string): void => this.line(`kandinsky: warning: ${message}`);
 
   readonly onProgress = (e: ProgressEvent): void => {
     if (e.stage !== "prior" && e.stage !== "decoder") return;

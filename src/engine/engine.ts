@@ -10,7 +10,10 @@ import type { FromWorker, ToWorker, WorkerInit } from "./protocol.js";
 export interface JobControl {
   onProgress?: (e: ProgressEvent) => void;
   onLoad?: (component: string, phase: "start" | "done", ms?: number) => void;
-  /** E.g. the requested provider is unavailable and CPU is used. */
+  /**
+   * The job's warnings (e.g. a scheduler fallback), and the inference process's own (the requested provider is
+   * unavailable and CPU is used) when the Engine has no EngineEvents.onWarning.
+   */
   onWarning?: (message: string) => void;
   signal?: AbortSignal;
   /** Ask for a cheap latent preview with each decoder step. */
@@ -19,14 +22,31 @@ export interface JobControl {
 
 export class EngineCrashedError extends Error {}
 
+export interface EngineEvents {
+  /**
+   * Warnings of the inference process rather than of a job: its provider check as it starts (the requested
+   * provider cannot start, and cpu is used). Without this they go to the job running then, or else the next one.
+   */
+  onWarning?: (message: string) => void;
+}
+
 const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
 
 export class Engine {
   private child?: ChildProcess;
   private nextId = 1;
   private busy = false;
+  /** The running job's warning listener. */
+  private jobWarning?: (message: string) => void;
+  /** Process warnings no one was there to hear (no listener, no job). */
+  private unheard: string[] = [];
 
-  constructor(private readonly init: WorkerInit) {}
+  constructor(private readonly init: WorkerInit, private readonly events: EngineEvents = {}) {}
+
+  /** Starts the inference process now rather than with the first job (it checks its provider as it starts). */
+  launch(): void {
+    this.start();
+  }
 
   private start(): ChildProcess {
     if (!this.child) {
@@ -38,14 +58,29 @@ export class Engine {
         env: { MALLOC_MMAP_THRESHOLD_: "131072", ...process.env },
       });
       child.on("exit", () => { if (this.child === child) this.child = undefined; });
+      child.on("message", (m: FromWorker) => { if (m.type === "warning" && m.id === undefined) this.processWarning(m.message); });
       child.send({ type: "init", init: this.init } satisfies ToWorker);
+      // An idle engine must not keep the caller's process alive (a job refs it while it runs).
+      child.unref();
+      child.channel?.unref();
       this.child = child;
     }
     return this.child;
   }
 
+  private processWarning(message: string): void {
+    if (this.events.onWarning) this.events.onWarning(message);
+    else if (this.jobWarning) this.jobWarning(message);
+    else this.unheard.push(message);
+  }
+
   get running(): boolean {
     return this.busy;
+  }
+
+  /** The inference process's id, while there is one. */
+  get pid(): number | undefined {
+    return this.child?.pid;
   }
 
   async run(request: GenerateRequest, ctl: JobControl = {}): Promise<GenerateResult> {
@@ -53,9 +88,10 @@ export class Engine {
     this.busy = true;
     const id = this.nextId++;
     const child = this.start();
-    // An idle engine must not keep the caller's process alive.
     child.ref();
     child.channel?.ref();
+    this.jobWarning = ctl.onWarning;
+    for (const message of this.unheard.splice(0)) ctl.onWarning?.(message);
     const onAbort = () => child.connected && child.send({ type: "cancel", id } satisfies ToWorker);
     try {
       return await new Promise<GenerateResult>((resolve, reject) => {
@@ -89,6 +125,7 @@ export class Engine {
       });
     } finally {
       ctl.signal?.removeEventListener("abort", onAbort);
+      this.jobWarning = undefined;
       child.unref();
       child.channel?.unref();
       this.busy = false;

@@ -5,6 +5,7 @@ import type { EngineOptions, ModelDirs } from "../pipelines/components.js";
 
 export interface WorkerInit {
   dirs: ModelDirs;
+  /** `provider` as requested: the inference process checks that it starts, and falls back to cpu saying why. */
   options: Omit<EngineOptions, "onLoad" | "onWarning">;
 }
 
@@ -16,6 +17,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "progress"; id: number; event: ProgressEvent }
   | { type: "load"; id: number; component: string; phase: "start" | "done"; ms?: number }
-  | { type: "warning"; id: number; message: string }
+  /** `id` absent: the process's own warning (its provider check as it starts), not a job's. */
+  | { type: "warning"; id?: number; message: string }
   | { type: "result"; id: number; result: GenerateResult }
   | { type: "error"; id: number; message: string; kind: "request" | "cancelled" | "internal"; stack?: string };

@@ -8,16 +8,21 @@ import type { FromWorker, ToWorker } from "./protocol.js";
 
 const send = (m: FromWorker) => process.send!(m);
 let engine: Kandinsky | undefined;
-let current = 0;
-/** Jobs asked to stop; read between steps (IPC messages are handled between two network calls). */
-const cancelled = new Set<number>();
+/** The provider check, made once as the process starts; jobs wait for it. */
+let ready: Promise<unknown> = Promise.resolve();
+/** The job running, whose id tags what the pipelines report; none during the provider check. */
+let current: number | undefined;
+/** A job's cancel aborts its signal, which the pipelines read between steps (IPC is handled between two network calls). */
+const jobs = new Map<number, AbortController>();
 
 async function run(m: Extract<ToWorker, { type: "run" }>) {
-  current = m.id;
-  const signal = { get aborted() { return cancelled.has(m.id); } } as AbortSignal;
+  const abort = new AbortController();
+  jobs.set(m.id, abort);
   try {
+    await ready;
+    current = m.id;
     const result = await engine!.generate(m.request, {
-      signal, preview: m.preview,
+      signal: abort.signal, preview: m.preview,
       progress: (event) => send({ type: "progress", id: m.id, event }),
     });
     send({ type: "result", id: m.id, result });
@@ -25,7 +30,8 @@ async function run(m: Extract<ToWorker, { type: "run" }>) {
     const kind = e instanceof CancelledError ? "cancelled" : e instanceof RequestError ? "request" : "internal";
     send({ type: "error", id: m.id, message: (e as Error).message, kind, stack: (e as Error).stack });
   } finally {
-    cancelled.delete(m.id);
+    jobs.delete(m.id);
+    current = undefined;
   }
 }
 
@@ -33,11 +39,13 @@ process.on("message", (m: ToWorker) => {
   if (m.type === "init") {
     engine = new Kandinsky(m.init.dirs, {
       ...m.init.options,
-      onLoad: (component, phase, ms) => send({ type: "load", id: current, component, phase, ms }),
+      onLoad: (component, phase, ms) => send({ type: "load", id: current!, component, phase, ms }),
       onWarning: (message) => send({ type: "warning", id: current, message }),
     });
+    // A failed check is the first job's to report (it meets the same error).
+    ready = engine.components.resolveTarget().catch(() => {});
   } else if (m.type === "cancel") {
-    cancelled.add(m.id);
+    jobs.get(m.id)?.abort();
   } else {
     void run(m);
   }

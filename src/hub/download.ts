@@ -7,7 +7,7 @@ import { downloadFile, HubApiError, listFiles, modelInfo } from "@huggingface/hu
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { RepoCache } from "./cache.js";
-import { selectFiles, type Variant } from "./pipeline-files.js";
+import { isWeightFile, selectFiles, type Variant } from "./pipeline-files.js";
 import { etaSeconds, RateMeter } from "./progress.js";
 
 export interface DownloadProgress {
@@ -27,6 +27,11 @@ export interface DownloadOptions {
   variant?: Variant;
   onProgress?: (progress: DownloadProgress) => void;
   cacheDir?: string;
+  /**
+   * Called with the snapshot folder once model_index.json, the configs and the tokenizer and image-processor files
+   * are in it, before any weight file is fetched: throwing stops the download there (a wrong repo costs seconds).
+   */
+  beforeWeights?: (dir: string) => void | Promise<void>;
 }
 
 interface RepoFile {
@@ -140,10 +145,10 @@ async function fetchBlob(
 }
 
 /**
- * Downloads model_index.json, configs, tokenizer/image-processor files and
- * safetensors weights of a diffusers repo into the cache; returns the snapshot
- * folder. refs/<revision> is written last, so a ref always names a snapshot
- * whose download finished.
+ * Downloads model_index.json, configs, tokenizer/image-processor files, then
+ * the weights (selectFiles' choice) of a diffusers repo into the cache; returns
+ * the snapshot folder. refs/<revision> is written last, so a ref always names a
+ * snapshot whose download finished.
  */
 export async function downloadSnapshot(repoId: string, opts: DownloadOptions = {}): Promise<string> {
   const revision = opts.revision ?? "main";
@@ -187,28 +192,34 @@ export async function downloadSnapshot(repoId: string, opts: DownloadOptions = {
       etaSeconds: etaSeconds(total - done, bytesPerSecond),
     });
   };
-  const cached = await Promise.all(files.map(async (f) => (await sizeOf(cache.blobPath(f.etag))) === f.size));
-  const toFetch: RepoFile[] = [];
-  for (const [i, file] of files.entries()) {
-    if (!cached[i]) {
-      toFetch.push(file);
-      continue;
+  const fetchAll = async (group: RepoFile[]) => {
+    const cached = await Promise.all(group.map(async (f) => (await sizeOf(cache.blobPath(f.etag))) === f.size));
+    const toFetch: RepoFile[] = [];
+    for (const [i, file] of group.entries()) {
+      if (!cached[i]) {
+        toFetch.push(file);
+        continue;
+      }
+      await cache.link(commit, file.path, file.etag);
+      report(file, file.size);
+      finished += file.size;
     }
-    await cache.link(commit, file.path, file.etag);
-    report(file, file.size);
-    finished += file.size;
-  }
-  // Small files first: an interruption then leaves configs in place and only weights to resume.
-  for (const file of toFetch.sort((a, b) => a.size - b.size)) {
-    await fetchBlob(repoId, commit, file, cache.blobPath(file.etag), (fileDone, received) => {
-      fetched += received;
-      rate.add(fetched);
-      report(file, fileDone);
-    });
-    await cache.link(commit, file.path, file.etag);
-    report(file, file.size); // also covers empty files and a finished .incomplete, which send no bytes
-    finished += file.size;
-  }
+    // Small files first: an interruption then leaves the smaller files in place and only large ones to resume.
+    for (const file of toFetch.sort((a, b) => a.size - b.size)) {
+      await fetchBlob(repoId, commit, file, cache.blobPath(file.etag), (fileDone, received) => {
+        fetched += received;
+        rate.add(fetched);
+        report(file, fileDone);
+      });
+      await cache.link(commit, file.path, file.etag);
+      report(file, file.size); // also covers empty files and a finished .incomplete, which send no bytes
+      finished += file.size;
+    }
+  };
+  // Metadata first, checked, then the weights.
+  await fetchAll(files.filter((f) => !isWeightFile(f.path)));
+  await opts.beforeWeights?.(cache.snapshotDir(commit));
+  await fetchAll(files.filter((f) => isWeightFile(f.path)));
   await cache.writeRef(revision, commit);
   return cache.snapshotDir(commit);
 }

@@ -1,7 +1,8 @@
 // Which files of a diffusers repo a pipeline needs: used to pick what to
 // download from a repo listing and to tell whether a local snapshot is usable.
-import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { findWeightFiles } from "../weights/checkpoint.js";
 import { readModelIndex } from "../weights/config.js";
 
 export type Variant = "fp16";
@@ -16,23 +17,38 @@ const TOKENIZER_FILES = new Set([
 ]);
 const NEVER = /\.(bin|ckpt|onnx|msgpack|h5)$/;
 const CONFIG = /^[^/]+\/(config|scheduler_config)\.json$/;
-// Single files, shards (`name[.fp16]-00001-of-00002.safetensors`) and shard indexes
-// (`name.safetensors.index[.fp16].json`), as diffusers and transformers name them.
+// Weights as diffusers and transformers name them: single files, shards (`name[.fp16]-00001-of-00002.ext`) and
+// shard indexes (`name.ext.index[.fp16].json`). Safetensors are `model` (transformers) or `diffusion_pytorch_model`
+// (diffusers); PyTorch pickles `pytorch_model` or `diffusion_pytorch_model`.
 const WEIGHTS =
-  /^(?<dir>[^/]+)\/(?:model|diffusion_pytorch_model)(?:(?<v1>\.fp16)?(?<shard>-\d+-of-\d+)?\.safetensors|\.safetensors(?<index>\.index)(?<v2>\.fp16)?\.json)$/;
+  /^(?<dir>[^/]+)\/(?<stem>model|pytorch_model|diffusion_pytorch_model)(?:(?<v1>\.fp16)?(?<shard>-\d+-of-\d+)?\.(?<ext>safetensors|bin)|\.(?<indexed>safetensors|bin)\.index(?<v2>\.fp16)?\.json)$/;
+const STEMS: Record<WeightFormat, string[]> = {
+  safetensors: ["model", "diffusion_pytorch_model"],
+  bin: ["pytorch_model", "diffusion_pytorch_model"],
+};
+
+export type WeightFormat = "safetensors" | "bin";
 
 interface WeightFile {
   path: string;
   dir: string;
   fp16: boolean;
   kind: "single" | "shard" | "index";
+  format: WeightFormat;
 }
 
 function weightFile(path: string): WeightFile | undefined {
   const g = WEIGHTS.exec(path)?.groups;
   if (!g) return undefined;
-  const kind = g.index ? "index" : g.shard ? "shard" : "single";
-  return { path, dir: g.dir!, fp16: Boolean(g.v1 ?? g.v2), kind };
+  const format = (g.ext ?? g.indexed) as WeightFormat;
+  if (!STEMS[format].includes(g.stem!)) return undefined;
+  const kind = g.indexed ? "index" : g.shard ? "shard" : "single";
+  return { path, dir: g.dir!, fp16: Boolean(g.v1 ?? g.v2), kind, format };
+}
+
+/** Whether a repo path is a weight file (or shard index) of some component. */
+export function isWeightFile(path: string): boolean {
+  return weightFile(path) !== undefined;
 }
 
 function isSupportFile(path: string): boolean {
@@ -44,10 +60,9 @@ function isSupportFile(path: string): boolean {
 }
 
 /**
- * Picks, from repo-relative paths, the files to fetch: configs, tokenizer and
- * image-processor files, and per component folder one set of safetensors
- * weights (a single file, else index + shards) of the requested variant,
- * falling back to the other variant where the requested one is missing.
+ * Picks, from repo-relative paths, the files to fetch: configs, tokenizer and image-processor files, and per
+ * component folder one set of weights. Safetensors whenever the folder has any, `.bin` only when it has none; then
+ * the requested variant, falling back to the other where it is missing; then a single file, else index + shards.
  */
 export function selectFiles(paths: readonly string[], variant?: Variant): string[] {
   const weightsByDir = new Map<string, WeightFile[]>();
@@ -57,11 +72,11 @@ export function selectFiles(paths: readonly string[], variant?: Variant): string
     if (weight) weightsByDir.set(weight.dir, [...(weightsByDir.get(weight.dir) ?? []), weight]);
     else if (isSupportFile(path)) picked.push(path);
   }
+  const prefer = <T>(all: T[], keep: (w: T) => boolean) => (all.some(keep) ? all.filter(keep) : all);
   for (const weights of weightsByDir.values()) {
-    const preferred = weights.filter((w) => w.fp16 === (variant === "fp16"));
-    const group = preferred.length > 0 ? preferred : weights;
-    const singles = group.filter((w) => w.kind === "single");
-    picked.push(...(singles.length > 0 ? singles : group).map((w) => w.path));
+    const format = prefer(weights, (w) => w.format === "safetensors");
+    const group = prefer(format, (w) => w.fp16 === (variant === "fp16"));
+    picked.push(...prefer(group, (w) => w.kind === "single").map((w) => w.path));
   }
   return picked;
 }
@@ -76,30 +91,24 @@ async function componentProblem(root: string, name: string): Promise<string | un
   const files = await readdir(dir).catch(() => undefined);
   if (!files || files.length === 0) return `${name}/ is missing`;
   if (!files.includes("config.json")) return undefined; // tokenizer, scheduler, image processor
-  const present: string[] = [];
-  for (const f of files) if (await isFile(join(dir, f))) present.push(`${name}/${f}`);
-  const weights = selectFiles(present).map(weightFile).filter((w) => w !== undefined);
-  if (weights.length === 0) return `${name}/ has no safetensors weights`;
-  if (weights.some((w) => w.kind === "single")) return undefined;
-  const indexes = weights.filter((w) => w.kind === "index");
-  if (indexes.length === 0) return `${name}/ has safetensors shards but no index`;
-  for (const index of indexes) {
-    const { weight_map } = JSON.parse(await readFile(join(root, index.path), "utf8")) as {
-      weight_map: Record<string, string>;
-    };
-    for (const shard of new Set(Object.values(weight_map))) {
-      if (!present.includes(`${name}/${shard}`)) return `${name}/${shard} is missing`;
-    }
+  if (!files.some((f) => isWeightFile(`${name}/${f}`))) return `${name}/ has no weights (safetensors or .bin)`;
+  // The files the loader would read, each of which must be there (a snapshot link whose blob is gone is not).
+  let paths: string[];
+  try {
+    paths = findWeightFiles(dir).paths;
+  } catch (e) {
+    return (e as Error).message;
   }
+  for (const path of paths) if (!(await isFile(path))) return `${name}/${relative(dir, path)} is missing`;
   return undefined;
 }
 
 /**
  * What keeps a local pipeline folder from being usable, or [] when nothing:
  * every component listed in model_index.json needs its folder, and model
- * components (those with a config.json) need safetensors weights. Either
- * variant counts, like the download's fallback: offline we cannot tell which
- * variants the repo has.
+ * components (those with a config.json) the weight files Checkpoint would
+ * read (safetensors, else a `.bin`). Either variant counts, like the
+ * download's fallback: offline we cannot tell which variants the repo has.
  */
 export async function missingPipelineFiles(root: string): Promise<string[]> {
   let components: string[];

@@ -13,6 +13,11 @@ export interface ResolveOptions {
   revision?: string;
   variant?: Variant;
   onProgress?: (progress: DownloadProgress) => void;
+  /**
+   * Whether the folder is what the caller wants (throws when not): run on a local folder, on a cached snapshot, and
+   * on a download once its metadata is in, before any weight file is fetched.
+   */
+  check?: (dir: string) => void | Promise<void>;
 }
 
 const REPO_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
@@ -29,6 +34,7 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
     const dir = resolve(spec);
     const found = await stat(join(dir, "model_index.json")).catch(() => undefined);
     if (!found) throw new Error(`model folder ${dir} has no model_index.json: not a diffusers pipeline folder`);
+    await opts.check?.(dir);
     return dir;
   }
   if (!REPO_ID.test(spec)) {
@@ -37,14 +43,17 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
   const revision = opts.revision ?? "main";
   const cache = new RepoCache(spec);
   const cached = await cache.completeSnapshot(revision);
-  if (cached) return cached;
+  if (cached) {
+    await opts.check?.(cached);
+    return cached;
+  }
   const envOffline = offlineFromEnv();
   if (opts.offline || envOffline) {
     const why = envOffline ? "HF_HUB_OFFLINE is set" : "offline mode was requested";
     const at = revision === "main" ? "" : ` (revision ${revision})`;
     throw new Error(`model ${spec}${at} is not in the Hugging Face cache at ${cache.cacheDir} and ${why}`);
   }
-  return downloadSnapshot(spec, { revision, variant: opts.variant, onProgress: opts.onProgress });
+  return downloadSnapshot(spec, { revision, variant: opts.variant, onProgress: opts.onProgress, beforeWeights: opts.check });
 }
 
 /** The cache's model repos, for the CLI: size, refs and whether each snapshot is usable. */

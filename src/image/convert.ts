@@ -2,7 +2,7 @@
 // decoder output -> image_np -> uint8, input image -> [-1, 1] tensor, PIL mask -> float mask (1 = repaint).
 import type { GrayImage, RgbImage } from "./rgb.js";
 import { resize } from "./resample.js";
-import { roundHalfEven } from "../math.js";
+import { roundHalfEven } from "../f32/scalar.js";
 
 export interface Tensor4 {
   data: Float32Array;

@@ -1,46 +1,63 @@
 // Image files <-> RgbImage / GrayImage through sharp (libvips).
 import sharp from "sharp";
 import { type GrayImage, type RgbImage, rgbImage, rgbToLuma } from "./rgb.js";
+import type { ImageFormat } from "./formats.js";
 
 export { crop, cropCenter, cropTopLeft } from "./rgb.js";
-
-export type ImageFormat = "png" | "jpeg" | "webp";
-
-/** The usual file extension of each format. */
-export const EXTENSION: Record<ImageFormat, string> = { png: ".png", jpeg: ".jpg", webp: ".webp" };
+export { EXTENSION, IMAGE_FORMATS, type ImageFormat } from "./formats.js";
 
 function describe(input: Uint8Array | string): string {
   return typeof input === "string" ? input : `${input.length}-byte buffer`;
 }
 
+export interface DecodeOptions {
+  /**
+   * Refuse images of more pixels than this, as read from the file's header before anything is decoded (a PNG
+   * of a few KB can declare 16000x16000). Default: sharp's own limit (0x3FFF x 0x3FFF).
+   */
+  maxPixels?: number;
+}
+
+/** An image whose header declares more pixels than DecodeOptions.maxPixels; the message reads after "the image". */
+export class ImageTooLargeError extends Error {}
+
 /**
  * Decodes to 8-bit sRGB RGB: EXIF orientation applied, alpha kept or dropped as `alpha` says, anything
  * else (grey, CMYK, palette, 16-bit) converted by libvips.
  */
-async function decodeRgb(input: Uint8Array | string, alpha: "flatten-white" | "drop", who: string): Promise<RgbImage> {
+async function decodeRgb(input: Uint8Array | string, alpha: "flatten-white" | "drop", who: string, o: DecodeOptions): Promise<RgbImage> {
   try {
+    const limitInputPixels = o.maxPixels ?? true;
+    if (o.maxPixels !== undefined) {
+      const { width = 0, height = 0 } = await sharp(input, { limitInputPixels: false }).metadata();
+      if (width * height > o.maxPixels) {
+        throw new ImageTooLargeError(`is ${width}x${height} (${width * height} pixels), more than the limit of ${o.maxPixels} pixels`);
+      }
+    }
     // failOn "error": tolerate the warnings many real-world JPEGs carry, refuse corrupt or truncated data.
-    let pipeline = sharp(input, { autoOrient: true, failOn: "error" }).toColourspace("srgb");
+    // The pixel limit again, for libvips to enforce on whatever the header check could not see.
+    let pipeline = sharp(input, { autoOrient: true, failOn: "error", limitInputPixels }).toColourspace("srgb");
     pipeline = alpha === "flatten-white" ? pipeline.flatten({ background: "#ffffff" }) : pipeline.removeAlpha();
     const { data, info } = await pipeline.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
     return rgbImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length));
   } catch (e) {
+    if (e instanceof ImageTooLargeError) throw e;
     throw new Error(`${who}: cannot decode image (${describe(input)}): ${(e as Error).message}`);
   }
 }
 
 /** Any format sharp reads (PNG, JPEG, WebP, GIF, TIFF, AVIF, ...) -> RGB; transparency is flattened onto white. */
-export function decodeImage(input: Uint8Array | string): Promise<RgbImage> {
-  return decodeRgb(input, "flatten-white", "decodeImage");
+export function decodeImage(input: Uint8Array | string, o: DecodeOptions = {}): Promise<RgbImage> {
+  return decodeRgb(input, "flatten-white", "decodeImage", o);
 }
 
 /**
  * A mask image -> single channel, as PIL's convert("L") would make it: alpha is ignored and colour goes
  * through the 601-2 luma; a grey image keeps its levels exactly.
  */
-export async function decodeMask(input: Uint8Array | string): Promise<GrayImage> {
-  return rgbToLuma(await decodeRgb(input, "drop", "decodeMask"));
+export async function decodeMask(input: Uint8Array | string, o: DecodeOptions = {}): Promise<GrayImage> {
+  return rgbToLuma(await decodeRgb(input, "drop", "decodeMask", o));
 }
 
 /** Encodes an RGB image. quality (1-100) applies to JPEG and WebP; PNG is always lossless. */

@@ -3,7 +3,7 @@
 import type { Value } from "../runtime/graph.js";
 import { causalBias, paddingBias } from "../nn/mask.js";
 import type { WeightView } from "../weights/weight-view.js";
-import { need } from "../weights/config.js";
+import { withDefaults } from "../weights/config.js";
 import { linear } from "../nn/linear.js";
 import { layerNorm } from "../nn/norm.js";
 import { attention } from "../nn/attention.js";
@@ -23,14 +23,15 @@ export interface ClipEncoderConfig {
   eps: number;
 }
 
-function encoderConfig(cfg: Record<string, any>, what: string): ClipEncoderConfig {
+/** The encoder part of a config already filled with its class's defaults. */
+function encoderConfig(cfg: Record<string, any>): ClipEncoderConfig {
   return {
-    hidden: need(cfg, "hidden_size", what),
-    intermediate: need(cfg, "intermediate_size", what),
-    heads: need(cfg, "num_attention_heads", what),
-    layers: need(cfg, "num_hidden_layers", what),
-    act: cfg.hidden_act ?? "quick_gelu",
-    eps: cfg.layer_norm_eps ?? 1e-5,
+    hidden: cfg.hidden_size,
+    intermediate: cfg.intermediate_size,
+    heads: cfg.num_attention_heads,
+    layers: cfg.num_hidden_layers,
+    act: cfg.hidden_act,
+    eps: cfg.layer_norm_eps,
   };
 }
 
@@ -60,14 +61,33 @@ export interface ClipTextConfig extends ClipEncoderConfig {
   eosTokenId: number;
 }
 
-export function clipTextConfig(cfg: Record<string, any>): ClipTextConfig {
-  const what = "CLIP text";
+/**
+ * CLIPTextConfig.__init__'s defaults (transformers 4.32), by config key. bos/eos are those of 4.31+; configs saved
+ * before carry eos_token_id 2 explicitly, which selects the legacy pooling below.
+ */
+export const CLIP_TEXT_DEFAULTS: Readonly<Record<string, unknown>> = {
+  vocab_size: 49408,
+  hidden_size: 512,
+  intermediate_size: 2048,
+  projection_dim: 512,
+  num_hidden_layers: 12,
+  num_attention_heads: 8,
+  max_position_embeddings: 77,
+  hidden_act: "quick_gelu",
+  layer_norm_eps: 1e-5,
+  pad_token_id: 1,
+  bos_token_id: 49406,
+  eos_token_id: 49407,
+};
+
+export function clipTextConfig(raw: Record<string, any>): ClipTextConfig {
+  const cfg = withDefaults(raw, CLIP_TEXT_DEFAULTS);
   return {
-    ...encoderConfig(cfg, what),
-    vocab: need(cfg, "vocab_size", what),
-    maxPositions: need(cfg, "max_position_embeddings", what),
-    projection: need(cfg, "projection_dim", what),
-    eosTokenId: cfg.eos_token_id ?? 2,
+    ...encoderConfig(cfg),
+    vocab: cfg.vocab_size,
+    maxPositions: cfg.max_position_embeddings,
+    projection: cfg.projection_dim,
+    eosTokenId: cfg.eos_token_id,
   };
 }
 
@@ -104,14 +124,28 @@ export interface ClipVisionConfig extends ClipEncoderConfig {
   projection: number;
 }
 
-export function clipVisionConfig(cfg: Record<string, any>): ClipVisionConfig {
-  const what = "CLIP vision";
+/** CLIPVisionConfig.__init__'s defaults (transformers 4.32), by config key. */
+export const CLIP_VISION_DEFAULTS: Readonly<Record<string, unknown>> = {
+  hidden_size: 768,
+  intermediate_size: 3072,
+  projection_dim: 512,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  num_channels: 3,
+  image_size: 224,
+  patch_size: 32,
+  hidden_act: "quick_gelu",
+  layer_norm_eps: 1e-5,
+};
+
+export function clipVisionConfig(raw: Record<string, any>): ClipVisionConfig {
+  const cfg = withDefaults(raw, CLIP_VISION_DEFAULTS);
   return {
-    ...encoderConfig(cfg, what),
-    imageSize: need(cfg, "image_size", what),
-    patchSize: need(cfg, "patch_size", what),
-    channels: cfg.num_channels ?? 3,
-    projection: need(cfg, "projection_dim", what),
+    ...encoderConfig(cfg),
+    imageSize: cfg.image_size,
+    patchSize: cfg.patch_size,
+    channels: cfg.num_channels,
+    projection: cfg.projection_dim,
   };
 }
 

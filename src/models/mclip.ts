@@ -2,25 +2,33 @@
 // map of the mask-weighted mean of its last hidden states into the CLIP text space. The decoder's text encoder.
 import type { Value } from "../runtime/graph.js";
 import type { WeightView } from "../weights/weight-view.js";
-import { ConfigError } from "../weights/config.js";
+import { ConfigError, withDefaults } from "../weights/config.js";
 import { linear } from "../nn/linear.js";
 import { floatOutput, type NetworkSpec } from "./network.js";
-import { xlmRoberta, xlmRobertaConfig, type XlmRobertaConfig } from "./xlm-roberta.js";
+import { XLM_ROBERTA_DEFAULTS, xlmRoberta, xlmRobertaConfig, type XlmRobertaConfig } from "./xlm-roberta.js";
 
 export interface MClipConfig {
   encoder: XlmRobertaConfig;
-  /** Projection input (= encoder hidden size). MCLIPConfig stores `transformerDimensions`, else `transformerDimSize`; default 1024. */
+  /** Projection input (= encoder hidden size): `transformerDimensions`, else the constructor's `transformerDimSize`. */
   transformerDimensions: number;
-  /** Projection output. `numDims`, else `imageDimSize`; default 768. */
+  /** Projection output: `numDims`, else `imageDimSize`. */
   numDims: number;
 }
 
-export function mclipConfig(cfg: Record<string, any>): MClipConfig {
+/** MCLIPConfig.__init__'s defaults (diffusers' pipelines/kandinsky/text_encoder.py) on top of XLMRobertaConfig's. */
+export const MCLIP_DEFAULTS: Readonly<Record<string, unknown>> = {
+  ...XLM_ROBERTA_DEFAULTS,
+  transformerDimSize: 1024,
+  imageDimSize: 768,
+};
+
+export function mclipConfig(raw: Record<string, any>): MClipConfig {
   const what = "MultilingualCLIP";
+  const cfg = withDefaults(raw, MCLIP_DEFAULTS);
   const encoder = xlmRobertaConfig(cfg, what);
   // MCLIPConfig copies transformerDimSize/imageDimSize, then the saved transformerDimensions/numDims override them.
-  const transformerDimensions = cfg.transformerDimensions ?? cfg.transformerDimSize ?? 1024;
-  const numDims = cfg.numDims ?? cfg.imageDimSize ?? 768;
+  const transformerDimensions = cfg.transformerDimensions ?? cfg.transformerDimSize;
+  const numDims = cfg.numDims ?? cfg.imageDimSize;
   if (transformerDimensions !== encoder.hidden) {
     throw new ConfigError(`${what} config: transformerDimensions ${transformerDimensions} differs from hidden_size ${encoder.hidden}`);
   }

@@ -2,7 +2,7 @@
 // from the noisy one, the timestep, the CLIP text embedding and the text encoder's hidden states.
 import type { Value } from "../runtime/graph.js";
 import type { WeightView } from "../weights/weight-view.js";
-import { ConfigError } from "../weights/config.js";
+import { ConfigError, withDefaults } from "../weights/config.js";
 import type { Checkpoint } from "../weights/checkpoint.js";
 import { WeightError } from "../weights/checkpoint.js";
 import { linear } from "../nn/linear.js";
@@ -21,41 +21,58 @@ const LN_EPS = 1e-5;
 /** Tokens after the text states: proj_embedding, time embedding, noisy latent, prd. */
 const EXTRA_TOKENS = 4;
 
-/** Defaults are PriorTransformer's constructor defaults. */
 export interface PriorConfig {
-  heads: number;          // num_attention_heads, 32
-  headDim: number;        // attention_head_dim, 64
-  layers: number;         // num_layers, 20
-  embeddingDim: number;   // embedding_dim, 768: hidden_states and encoder_hidden_states width
-  numEmbeddings: number;  // num_embeddings, 77: text tokens (L)
-  timeEmbedDim: number;   // time_embed_dim, default inner dim
-  timeEmbedAct: string;   // time_embed_act_fn, "silu"
-  embeddingProjDim: number; // embedding_proj_dim, default embedding_dim: proj_embedding width
-  clipEmbedDim: number;   // clip_embed_dim, default embedding_dim: output width (and clip_mean/clip_std)
+  heads: number;          // num_attention_heads
+  headDim: number;        // attention_head_dim
+  layers: number;         // num_layers
+  embeddingDim: number;   // embedding_dim: hidden_states and encoder_hidden_states width
+  numEmbeddings: number;  // num_embeddings: text tokens (L)
+  timeEmbedDim: number;   // time_embed_dim (null → inner dim)
+  timeEmbedAct: string;   // time_embed_act_fn
+  embeddingProjDim: number; // embedding_proj_dim (null → embedding_dim): proj_embedding width
+  clipEmbedDim: number;   // clip_embed_dim (null → embedding_dim): output width (and clip_mean/clip_std)
 }
 
-export function priorConfig(cfg: Record<string, any>): PriorConfig {
+/** PriorTransformer.__init__'s defaults (diffusers 0.24), by config key (dropout left out: inference has none). */
+export const PRIOR_DEFAULTS: Readonly<Record<string, unknown>> = {
+  num_attention_heads: 32,
+  attention_head_dim: 64,
+  num_layers: 20,
+  embedding_dim: 768,
+  num_embeddings: 77,
+  additional_embeddings: 4,
+  time_embed_act_fn: "silu",
+  norm_in_type: null,
+  embedding_proj_norm_type: null,
+  encoder_hid_proj_type: "linear",
+  added_emb_type: "prd",
+  time_embed_dim: null,
+  embedding_proj_dim: null,
+  clip_embed_dim: null,
+};
+
+export function priorConfig(raw: Record<string, any>): PriorConfig {
   const what = "PriorTransformer";
-  const only = (key: string, dflt: unknown, supported: unknown) => {
-    const v = cfg[key] === undefined ? dflt : cfg[key];
-    if (v !== supported) {
-      throw new ConfigError(`${what} config: ${key} ${JSON.stringify(v)} is not supported (only ${JSON.stringify(supported)}, as in Kandinsky 2.1)`);
+  const cfg = withDefaults(raw, PRIOR_DEFAULTS);
+  const only = (key: string, supported: unknown) => {
+    if (cfg[key] !== supported) {
+      throw new ConfigError(`${what} config: ${key} ${JSON.stringify(cfg[key])} is not supported (only ${JSON.stringify(supported)}, as in Kandinsky 2.1)`);
     }
   };
-  only("norm_in_type", null, null);
-  only("embedding_proj_norm_type", null, null);
-  only("encoder_hid_proj_type", "linear", "linear");
-  only("added_emb_type", "prd", "prd");
-  only("additional_embeddings", 4, EXTRA_TOKENS);
-  const heads = cfg.num_attention_heads ?? 32, headDim = cfg.attention_head_dim ?? 64;
-  const embeddingDim = cfg.embedding_dim ?? 768;
+  only("norm_in_type", null);
+  only("embedding_proj_norm_type", null);
+  only("encoder_hid_proj_type", "linear");
+  only("added_emb_type", "prd");
+  only("additional_embeddings", EXTRA_TOKENS);
+  const heads = cfg.num_attention_heads, headDim = cfg.attention_head_dim;
+  const embeddingDim = cfg.embedding_dim;
   return {
     heads, headDim,
-    layers: cfg.num_layers ?? 20,
+    layers: cfg.num_layers,
     embeddingDim,
-    numEmbeddings: cfg.num_embeddings ?? 77,
+    numEmbeddings: cfg.num_embeddings,
     timeEmbedDim: cfg.time_embed_dim ?? heads * headDim,
-    timeEmbedAct: cfg.time_embed_act_fn ?? "silu",
+    timeEmbedAct: cfg.time_embed_act_fn,
     embeddingProjDim: cfg.embedding_proj_dim ?? embeddingDim,
     clipEmbedDim: cfg.clip_embed_dim ?? embeddingDim,
   };

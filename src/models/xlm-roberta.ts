@@ -2,7 +2,7 @@
 // Kandinsky's MultilingualCLIP.
 import type { Value } from "../runtime/graph.js";
 import type { WeightView } from "../weights/weight-view.js";
-import { ConfigError, need } from "../weights/config.js";
+import { ConfigError } from "../weights/config.js";
 import { linear } from "../nn/linear.js";
 import { layerNorm } from "../nn/norm.js";
 import { attention } from "../nn/attention.js";
@@ -17,30 +17,47 @@ export interface XlmRobertaConfig {
   heads: number;
   intermediate: number;
   maxPositions: number;
-  /** Token type vocabulary (default 2); only type 0 is used. */
+  /** Token type vocabulary; only type 0 is used. */
   typeVocab: number;
-  /** Padding id (default 1): its positions are masked and position ids count from it. */
+  /** Padding id: its positions are masked and position ids count from it. */
   padTokenId: number;
-  /** Default "gelu" (erf form). */
+  /** "gelu" is the erf form. */
   act: string;
-  /** Default 1e-12 (XLMRobertaConfig's; real checkpoints say 1e-5). */
+  /** XLMRobertaConfig's default is 1e-12; real checkpoints say 1e-5. */
   eps: number;
 }
 
+/** XLMRobertaConfig.__init__'s defaults (transformers 4.32), by config key (dropouts left out). */
+export const XLM_ROBERTA_DEFAULTS: Readonly<Record<string, unknown>> = {
+  vocab_size: 30522,
+  hidden_size: 768,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  intermediate_size: 3072,
+  hidden_act: "gelu",
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  layer_norm_eps: 1e-12,
+  pad_token_id: 1,
+  position_embedding_type: "absolute",
+};
+
+/** The encoder's part of a config already filled with XLM_ROBERTA_DEFAULTS (or a subclass's defaults). */
 export function xlmRobertaConfig(cfg: Record<string, any>, what = "XLM-RoBERTa"): XlmRobertaConfig {
-  const posType = cfg.position_embedding_type ?? "absolute";
-  if (posType !== "absolute") throw new ConfigError(`${what} config: position_embedding_type "${posType}" is not supported (only "absolute")`);
+  if (cfg.position_embedding_type !== "absolute") {
+    throw new ConfigError(`${what} config: position_embedding_type ${JSON.stringify(cfg.position_embedding_type)} is not supported (only "absolute")`);
+  }
   return {
-    vocab: need(cfg, "vocab_size", what),
-    hidden: need(cfg, "hidden_size", what),
-    layers: need(cfg, "num_hidden_layers", what),
-    heads: need(cfg, "num_attention_heads", what),
-    intermediate: need(cfg, "intermediate_size", what),
-    maxPositions: need(cfg, "max_position_embeddings", what),
-    typeVocab: cfg.type_vocab_size ?? 2,
-    padTokenId: cfg.pad_token_id ?? 1,
-    act: cfg.hidden_act ?? "gelu",
-    eps: cfg.layer_norm_eps ?? 1e-12,
+    vocab: cfg.vocab_size,
+    hidden: cfg.hidden_size,
+    layers: cfg.num_hidden_layers,
+    heads: cfg.num_attention_heads,
+    intermediate: cfg.intermediate_size,
+    maxPositions: cfg.max_position_embeddings,
+    typeVocab: cfg.type_vocab_size,
+    padTokenId: cfg.pad_token_id,
+    act: cfg.hidden_act,
+    eps: cfg.layer_norm_eps,
   };
 }
 

@@ -1,7 +1,7 @@
 // torch.Generator("cpu") re-implemented bit-exactly (torch 1.13, x86-64 AVX2 kernels): an MT19937 engine
 // seeded with the low 32 bits of the seed, and torch's randn / rand / randint draw procedures on top of it.
 // See fixtures kandinsky21/seeds/README.md for the procedure this follows.
-import { logf, sincosf } from "./avx-mathfun.js";
+import { logf, sincosf } from "../f32/avx-mathfun.js";
 
 const N = 624;
 const M = 397;

@@ -10,7 +10,7 @@ import { PriorPipeline, interpolate, type PriorResult } from "../pipelines/prior
 import { DecoderPipeline, type DecoderMode, type DecoderResult } from "../pipelines/decoder.js";
 import { Kandinsky, type GenerateRequest } from "../pipelines/kandinsky.js";
 import type { TokenRows } from "../pipelines/feeds.js";
-import { loadScheduler } from "../schedulers/config.js";
+import { loadScheduler } from "../schedulers/index.js";
 import { ClipImageProcessor } from "../image/clip-processor.js";
 import { prepareImageTensor, decoderOutputToImageNp, imageNpToUint8 } from "../image/convert.js";
 import { rgbImage, grayImage } from "../image/rgb.js";
@@ -113,7 +113,7 @@ async function replayCase(set: CaseSet, c: Case, o: ParityOptions) {
   const repo = join(set.dir, "decoder");
   const decoder = new DecoderPipeline(repo, k.components);
   const dec = await decoder.run({
-    cond: k.tokens(repo, [decCall.prompt], 77), uncond: k.tokens(repo, [decCall.negative_prompt ?? ""], 77),
+    cond: k.decoderTokens(repo, [decCall.prompt]), uncond: k.decoderTokens(repo, [decCall.negative_prompt ?? ""]),
     imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
     numImagesPerPrompt: decCall.num_images_per_prompt, height: decCall.height, width: decCall.width,
     steps: decCall.num_inference_steps, guidanceScale: decCall.guidance_scale,

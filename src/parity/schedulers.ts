@@ -2,7 +2,7 @@
 // (img2img.add_noise, inpaint.prepare_mask, get_new_h_w).
 import { join } from "node:path";
 import { ReplayNoise } from "../noise/noise-source.js";
-import { loadScheduler } from "../schedulers/config.js";
+import { loadScheduler } from "../schedulers/index.js";
 import { getNewHW, img2imgAddNoise, prepareMask } from "../pipelines/latents.js";
 import type { Case, CaseSet, HostTensor } from "./cases.js";
 import { compare, type CaseResult, type Comparison } from "./report.js";
@@ -25,8 +25,7 @@ export function runSchedulerCase(set: CaseSet, c: Case): CaseResult {
   if (c.id.endsWith(".timesteps")) {
     const byN: Record<string, number[]> = c.params.timesteps_by_num_inference_steps;
     const items = Object.entries(byN).map(([n, expected]) => {
-      scheduler.setTimesteps(Number(n));
-      return exact(`timesteps[N=${n}]`, expected, scheduler.timesteps);
+      return exact(`timesteps[N=${n}]`, expected, scheduler.chain(Number(n)).timesteps);
     });
     items.push(exact("init_noise_sigma", [c.params.init_noise_sigma], [scheduler.initNoiseSigma]));
     return compare(items, 0);
@@ -34,15 +33,15 @@ export function runSchedulerCase(set: CaseSet, c: Case): CaseResult {
   if (c.id.endsWith(".steps")) {
     const atol = c.suggested_tolerance?.atol ?? 1e-5;
     const timesteps: number[] = c.params.timesteps;
-    scheduler.setTimesteps(c.params.num_inference_steps);
-    if (scheduler.timesteps.join() !== timesteps.join()) {
-      return fail(`timesteps [${scheduler.timesteps}], the case steps through [${timesteps}]`);
+    const chain = scheduler.chain(c.params.num_inference_steps);
+    if (chain.timesteps.join() !== timesteps.join()) {
+      return fail(`timesteps [${chain.timesteps}], the case steps through [${timesteps}]`);
     }
     const noise = new ReplayNoise(set.noise(c));
     const items: Comparison[] = [];
     let x = set.tensor(c.inputs.sample);
-    timesteps.forEach((t, i) => {
-      const r = scheduler.step(set.tensor(c.inputs[`model_output_${i}`]), t, x, noise, { prevTimestep: timesteps[i + 1] });
+    timesteps.forEach((_, i) => {
+      const r = chain.step(i, set.tensor(c.inputs[`model_output_${i}`]), x, noise);
       x = { data: r.prevSample, shape: x.shape };
       for (const [name, actual] of [[`prev_sample_${i}`, r.prevSample], [`pred_original_sample_${i}`, r.predOriginalSample]] as const) {
         items.push({ name, expected: set.tensor(c.outputs[name]), actual: { data: actual, shape: x.shape }, atol });

@@ -1,7 +1,9 @@
 // Tokenizer parity: the tokenizer fixture sets (clip_cases.json / xlmr_cases.json) and the e2e.tokenize case.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { DECODER_MAX_LENGTH, loadTokenizer, tokenizeBatch, type TextTokenizer } from "../tokenizers/index.js";
+import {
+  DECODER_MAX_LENGTH, loadPipelineTokenizer, loadTokenizer, modelMaxLength, tokenizeBatch, type TextTokenizer,
+} from "../tokenizers/index.js";
 import type { Case, CaseSet } from "./cases.js";
 import type { CaseResult } from "./report.js";
 
@@ -18,6 +20,8 @@ interface TokenizerCase {
 
 interface TokenizerCaseFile {
   format: string;
+  /** The reference's class, e.g. "CLIPTokenizer (slow)". */
+  tokenizer_class: string;
   /** Tokenizer folder, relative to the set. */
   files: string;
   call: { max_length: number };
@@ -75,7 +79,7 @@ export async function* runTokenizerCases(
     let tok: TextTokenizer | undefined;
     let failure: CaseResult | undefined;
     try {
-      tok = loadTokenizer(join(dir, set.files));
+      tok = loadTokenizer(join(dir, set.files), set.tokenizer_class.split(" ")[0]);
       if (tok.kind !== kind) failure = { status: "FAIL", detail: `${set.files} loaded as a ${tok.kind} tokenizer` };
     } catch (e) {
       failure = { status: "FAIL", detail: `cannot load the tokenizer: ${(e as Error).message}` };
@@ -94,15 +98,16 @@ export async function* runTokenizerCases(
 
 /**
  * e2e.tokenize: the prompts through the set's prior tokenizer (max_length = model_max_length) and decoder tokenizer
- * (max_length 77, the decoder pipelines' value; the inpaint decoder's tokenizer must agree), ids, masks and
- * untruncated lengths exact.
+ * (max_length 77, the decoder pipelines' value; the inpaint decoder's tokenizer must agree), each loaded as its
+ * pipeline's model_index.json names it; ids, masks and untruncated lengths exact.
  */
 export function runE2ETokenize(set: CaseSet, c: Case): CaseResult {
   try {
     const prompts: string[] = c.params.prompts;
     const perPrompt: { clip_untruncated_len: number; xlmr_untruncated_len: number }[] = c.params.per_prompt;
-    const check = (prefix: "clip" | "xlmr", folder: string, maxLength: (t: TextTokenizer) => number) => {
-      const tok = loadTokenizer(join(set.dir, folder));
+    const check = (prefix: "clip" | "xlmr", pipeline: string, maxLength: (t: TextTokenizer) => number) => {
+      const folder = `${pipeline}/tokenizer`;
+      const tok = loadPipelineTokenizer(join(set.dir, pipeline));
       const batch = tokenizeBatch(tok, prompts, maxLength(tok));
       const ids = set.tensor(c.outputs[`${prefix}_input_ids`]);
       const mask = set.tensor(c.outputs[`${prefix}_attention_mask`]);
@@ -117,9 +122,9 @@ export function runE2ETokenize(set: CaseSet, c: Case): CaseResult {
         ),
       ];
     };
-    const decoders = ["decoder/tokenizer", ...(existsSync(join(set.dir, "inpaint/tokenizer")) ? ["inpaint/tokenizer"] : [])];
+    const decoders = ["decoder", ...(existsSync(join(set.dir, "inpaint/tokenizer")) ? ["inpaint"] : [])];
     return result([
-      ...check("clip", "prior/tokenizer", (t) => t.modelMaxLength),
+      ...check("clip", "prior", modelMaxLength),
       ...decoders.flatMap((f) => check("xlmr", f, () => DECODER_MAX_LENGTH)),
     ]);
   } catch (e) {

@@ -1,7 +1,7 @@
 // What the int8 path is calibrated on: a short float32 job of our own on fixed prompts (and, for the inpainting
 // decoder, a fixed synthetic image and mask), run once per model set the first time int8 is asked for. Its UNet
 // and MoVQ calls record each convolution's input and output ranges (runtime/int8.ts).
-import type { GenerateRequest } from "./kandinsky.js";
+import type { GenerateRequest } from "../request/fields.js";
 
 /** Changing anything below needs a new id (calibrations are stored under it). */
 export const CALIBRATION_ID = "k21-v1";

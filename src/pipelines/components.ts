@@ -5,7 +5,8 @@
 import type { Provider, RunObserver } from "../runtime/session.js";
 import { Session, resolveProvider } from "../runtime/session.js";
 import { cacheRoot } from "../runtime/session-cache.js";
-import { rangesFile, rangesFromRuns, readRanges, writeRanges, type Precision, type Ranges } from "../runtime/int8.js";
+import { rangesFile, rangesFromRuns, readRanges, writeRanges, type Ranges } from "../runtime/int8.js";
+import type { Precision } from "../runtime/precision.js";
 import { buildNetwork, openCalibrationSession, openSession, type Network, type NetworkSpec } from "../models/network.js";
 import type { BuildOptions } from "../weights/weight-view.js";
 
@@ -61,8 +62,8 @@ export class Components {
     return this.opts.cache === false ? undefined : this.opts.cache ?? cacheRoot();
   }
 
-  /** The provider sessions use (checked once), and the build options that go with it. */
-  private resolveTarget(): Promise<{ provider: Provider; build: BuildOptions }> {
+  /** The provider sessions use (checked once, a fallback told to onWarning), and the build options that go with it. */
+  resolveTarget(): Promise<{ provider: Provider; build: BuildOptions }> {
     this.target ??= resolveProvider(this.opts.provider).then(({ provider, warning }) => {
       if (warning) this.opts.onWarning?.(warning);
       const build = provider === this.opts.provider && this.opts.build ? this.opts.build : buildOptionsFor(provider);
@@ -183,7 +184,8 @@ export class Components {
 /** A pipeline's model folders (diffusers layout). */
 export interface ModelDirs {
   prior: string;
-  decoder: string;
+  /** The text-to-image decoder (all tasks but inpaint). */
+  decoder?: string;
   /** The inpainting decoder (only for inpaint). */
   inpaint?: string;
 }

@@ -1,5 +1,6 @@
 // The decoder: MultilingualCLIP text encoding, UNet denoising conditioned on the prior's image embeddings, MoVQ
-// decoding — diffusers' KandinskyPipeline, KandinskyImg2ImgPipeline and KandinskyInpaintPipeline in one loop.
+// decoding — diffusers' KandinskyPipeline, KandinskyImg2ImgPipeline and KandinskyInpaintPipeline on the shared
+// denoising loop, each mode supplying only its start latents.
 import { join } from "node:path";
 import type { NoiseSource } from "../noise/noise-source.js";
 import { MClipSpec } from "../models/mclip.js";
@@ -8,14 +9,14 @@ import { MoVQDecodeSpec, MoVQEncodeSpec } from "../models/movq/movq.js";
 import { movqScaleFactor, parseVQModelConfig, type VQModelConfig } from "../models/movq/config.js";
 import { readConfig } from "../weights/config.js";
 import type { Scheduler } from "../schedulers/scheduler.js";
+import type { TimestepChain } from "../schedulers/chain.js";
 import type { Components } from "./components.js";
-import type { Precision } from "../runtime/int8.js";
-import { catBatch, repeatBatch, repeatInterleave, tensor, type HostTensor } from "./tensor.js";
-import { floatFeed, runOne, timestepFeed, tokenFeed, type TokenRows } from "./feeds.js";
+import type { Precision } from "../runtime/precision.js";
+import { concatChannels, repeatBatch, scale, spreadBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
+import { floatFeed, runOne, textStates, tokenFeed, type TokenRows } from "./feeds.js";
 import { checkCancelled, type Progress } from "./progress.js";
-import {
-  concatChannels, getNewHW, guideUnetOutput, img2imgAddNoise, img2imgTimesteps, inpaintMask, maskLatents, schedulerInput,
-} from "./latents.js";
+import { getNewHW, img2imgAddNoise, img2imgNoiseTimestep, inpaintMask, maskLatents } from "./latents.js";
+import { conditioning, denoise, guideUnetOutput, startLatents, textConditioning } from "./denoise.js";
 
 export type DecoderMode =
   | { kind: "text2img"; latents?: HostTensor }
@@ -64,14 +65,8 @@ export class DecoderPipeline {
 
   /** MultilingualCLIP: text_embeds and last_hidden_state per group of token rows, one session for all. */
   private async encodeText(groups: TokenRows[]) {
-    return this.components.use(join(this.repo, "text_encoder"), MClipSpec, undefined, async (s) => {
-      const res = [];
-      for (const rows of groups) {
-        const out = await s.run({ input_ids: tokenFeed(rows.ids), attention_mask: tokenFeed(rows.mask) });
-        res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });
-      }
-      return res;
-    });
+    return this.components.use(join(this.repo, "text_encoder"), MClipSpec, undefined, (s) =>
+      textStates(s, groups, (rows) => ({ input_ids: tokenFeed(rows.ids), attention_mask: tokenFeed(rows.mask) })));
   }
 
   /** movq.encode(image).latents */
@@ -88,91 +83,72 @@ export class DecoderPipeline {
   async run(a: DecoderArgs): Promise<DecoderResult> {
     const n = a.numImagesPerPrompt;
     const doCfg = a.guidanceScale > 1;
-    const batch = a.cond.ids.length * n;
-    const rep = (t: HostTensor) => repeatInterleave(t, n);
+    const { embeds, hidden } = textConditioning(await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]), n);
+    const imageEmbeds = conditioning(a.imageEmbeds, doCfg ? a.negativeImageEmbeds : undefined, n);
 
-    const [cond, unc] = await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]);
-    let embeds = rep(cond.embeds), hidden = rep(cond.hidden);
-    let imageEmbeds = rep(a.imageEmbeds);
-    if (doCfg) {
-      embeds = catBatch([rep(unc.embeds), embeds]);
-      hidden = catBatch([rep(unc.hidden), hidden]);
-      imageEmbeds = catBatch([rep(a.negativeImageEmbeds), imageEmbeds]);
-    }
-
-    const sched = a.scheduler;
-    sched.setTimesteps(a.steps);
-    let timesteps = sched.timesteps;
     const movq = this.movqConfig();
     const latentChannels = movq.latentChannels;
     const [h, w] = getNewHW(a.height, a.width, movqScaleFactor(movq));
-    const shape = [batch, latentChannels, h, w];
-    const initial = (given?: HostTensor, drawnBy = "pipeline_kandinsky.prepare_latents") => {
-      const x = given ?? tensor(a.noise.randn(shape, drawnBy), shape);
-      return tensor(x.data.map((v) => v * sched.initNoiseSigma), x.shape);
-    };
+    const shape = [a.cond.ids.length * n, latentChannels, h, w];
+    const start = await this.start(a.mode, { scheduler: a.scheduler, chain: a.scheduler.chain(a.steps), shape, noise: a.noise });
+    const extra = start.extra && (doCfg ? repeatBatch(start.extra, 2) : start.extra);
 
-    let latents: HostTensor;
-    let extra: HostTensor | undefined; // inpaint: cat([masked_image, mask]) channels, per UNet batch row
-    const mode = a.mode;
-    if (mode.kind === "text2img") {
-      latents = initial(mode.latents);
-    } else if (mode.kind === "img2img") {
-      const encoded = toBatch(await this.encodeImage(mode.image), batch);
-      const plan = img2imgTimesteps(timesteps, a.steps, mode.strength, sched.numTrainTimesteps);
-      timesteps = plan.timesteps;
-      const scaled = tensor(encoded.data.map((v) => v * sched.initNoiseSigma), encoded.shape);
-      const noise = a.noise.randn(scaled.shape, "pipeline_kandinsky_img2img.prepare_latents");
-      latents = tensor(img2imgAddNoise(scaled, noise, plan.latentTimestep), scaled.shape);
-    } else {
-      const encoded = await this.encodeImage(mode.image);
-      const mask = inpaintMask(mode.mask, encoded.shape[2], encoded.shape[3]);
-      const maskedImage = tensor(maskLatents(encoded, mask), encoded.shape);
-      const cat = concatChannels(toBatch(maskedImage, batch), toBatch(mask, batch));
-      extra = doCfg ? repeatBatch(cat, 2) : cat;
-      latents = initial(mode.latents, "pipeline_kandinsky_inpaint.prepare_latents");
-    }
-
-    latents = await this.components.use(join(this.repo, "unet"), UNetSpec, undefined, async (s) => {
-      let x = latents;
-      for (let i = 0; i < timesteps.length; i++) {
-        checkCancelled(a.signal);
-        const t = timesteps[i];
-        let input = doCfg ? catBatch([x, x]) : x;
-        if (extra) input = concatChannels(input, extra);
-        const out = await s.run({
-          sample: floatFeed(input),
-          timestep: timestepFeed(s, t, input.shape[0]),
-          encoder_hidden_states: floatFeed(hidden),
-          text_embeds: floatFeed(embeds),
-          image_embeds: floatFeed(imageEmbeds),
-        });
-        let pred = runOne(out, UNET_OUTPUT);
-        if (doCfg) pred = guideUnetOutput(pred, latentChannels, a.guidanceScale);
-        pred = schedulerInput(pred, latentChannels, sched.wantsVariance);
-        const step = sched.step(pred, t, x, a.noise);
-        x = tensor(step.prevSample, x.shape);
-        a.progress?.({
-          stage: "decoder", step: i + 1, total: timesteps.length,
-          preview: a.preview ? latentPreview(tensor(step.predOriginalSample, x.shape)) : undefined,
-        });
-      }
-      return x;
-    }, a.precision);
+    const latents = await this.components.use(join(this.repo, "unet"), UNetSpec, undefined, (session) => denoise({
+      session, chain: start.chain, latents: start.latents, output: UNET_OUTPUT, noise: a.noise,
+      feeds: (x) => ({
+        sample: floatFeed(extra ? concatChannels(x, extra) : x),
+        encoder_hidden_states: floatFeed(hidden),
+        text_embeds: floatFeed(embeds),
+        image_embeds: floatFeed(imageEmbeds),
+      }),
+      guide: doCfg ? (out) => guideUnetOutput(out, latentChannels, a.guidanceScale) : undefined,
+      stage: "decoder", progress: a.progress, signal: a.signal, preview: a.preview ? latentPreview : undefined,
+    }), a.precision);
     checkCancelled(a.signal);
     const imageRaw = await this.decodeLatents(latents, a.precision);
     return { finalLatents: latents, imageRaw };
   }
+
+  /** Each mode's latent preparation (prepare_latents of the reference's three pipelines). */
+  private async start(mode: DecoderMode, c: StartContext): Promise<Start> {
+    const batch = c.shape[0], sigma = c.scheduler.initNoiseSigma;
+    switch (mode.kind) {
+      case "text2img":
+        return { chain: c.chain, latents: startLatents(c.noise, c.shape, "pipeline_kandinsky.prepare_latents", sigma, mode.latents) };
+      case "img2img": {
+        const latentTimestep = img2imgNoiseTimestep(mode.strength, c.scheduler.numTrainTimesteps);
+        const chain = c.chain.from(mode.strength);
+        const scaled = scale(spreadBatch(await this.encodeImage(mode.image), batch), sigma);
+        const noise = c.noise.randn(scaled.shape, "pipeline_kandinsky_img2img.prepare_latents");
+        return { chain, latents: tensor(img2imgAddNoise(scaled, noise, latentTimestep), scaled.shape) };
+      }
+      case "inpaint": {
+        const encoded = await this.encodeImage(mode.image);
+        const mask = inpaintMask(mode.mask, encoded.shape[2], encoded.shape[3]);
+        const maskedImage = tensor(maskLatents(encoded, mask), encoded.shape);
+        const extra = concatChannels(spreadBatch(maskedImage, batch), spreadBatch(mask, batch));
+        const latents = startLatents(c.noise, c.shape, "pipeline_kandinsky_inpaint.prepare_latents", sigma, mode.latents);
+        return { chain: c.chain, latents, extra };
+      }
+    }
+  }
 }
 
-/**
- * One image (or mask) for every row of the batch: as the combined pipelines repeat the image to the number of
- * image embeddings and the decoder repeats it per image per prompt.
- */
-function toBatch(t: HostTensor, batch: number): HostTensor {
-  if (t.shape[0] === batch) return t;
-  if (batch % t.shape[0] !== 0) throw new Error(`cannot spread ${t.shape[0]} images over a batch of ${batch}`);
-  return repeatInterleave(t, batch / t.shape[0]);
+interface StartContext {
+  scheduler: Scheduler;
+  /** The scheduler's chain of the requested steps. */
+  chain: TimestepChain;
+  /** The latents' shape: [batch, latent channels, h, w]. */
+  shape: number[];
+  noise: NoiseSource;
+}
+
+/** Where a mode starts the denoising loop. */
+interface Start {
+  latents: HostTensor;
+  chain: TimestepChain;
+  /** inpaint: cat([masked image latents, mask]) on channels, per batch row, fed to the UNet after the latents. */
+  extra?: HostTensor;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Host tensors ↔ session feeds and outputs.
 import type { HostArray, Session, TensorData } from "../runtime/session.js";
-import type { HostTensor } from "./tensor.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 
 /** Token ids and attention masks, one row per text (already padded to the same length). */
 export interface TokenRows {
@@ -21,6 +21,22 @@ export function timestepFeed(s: Session, t: number, batch: number): HostArray {
   const elem = s.inputElem("timestep");
   const data = elem === "int64" ? new BigInt64Array(batch).fill(BigInt(t)) : new Float32Array(batch).fill(t);
   return { data, dims: [batch] };
+}
+
+/** A text encoder's outputs for some token rows. */
+export interface TextStates {
+  embeds: HostTensor;
+  hidden: HostTensor;
+}
+
+/** A text encoder's text_embeds and last_hidden_state per group of token rows, run in one session. */
+export async function textStates(s: Session, groups: TokenRows[], feeds: (rows: TokenRows) => Record<string, HostArray>): Promise<TextStates[]> {
+  const res: TextStates[] = [];
+  for (const rows of groups) {
+    const out = await s.run(feeds(rows));
+    res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });
+  }
+  return res;
 }
 
 export function runOne(out: Record<string, { data: TensorData; dims: number[] }>, name: string): HostTensor {

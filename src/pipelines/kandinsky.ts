@@ -3,65 +3,28 @@
 // with `torch.Generator("cpu").manual_seed(N)`.
 import { join } from "node:path";
 import type { NoiseSource } from "../noise/noise-source.js";
-import { SeededNoise, randomSeed } from "../noise/noise-source.js";
-import { loadTokenizer, type TextTokenizer } from "../tokenizers/index.js";
+import { SeededNoise } from "../noise/noise-source.js";
+import { DECODER_MAX_LENGTH, loadPipelineTokenizer, modelMaxLength, type TextTokenizer } from "../tokenizers/index.js";
 import { ClipImageProcessor } from "../image/clip-processor.js";
 import { prepareImageTensor, prepareInpaintMask, decoderOutputToImageNp, imageNpToUint8, uint8ToRgbImages } from "../image/convert.js";
 import { cropTopLeft, type RgbImage, type GrayImage } from "../image/rgb.js";
-import { createDecoderScheduler, SCHEDULER_NAMES, type SchedulerName } from "../schedulers/index.js";
+import { createDecoderScheduler, type Scheduler, type SchedulerName } from "../schedulers/index.js";
+import type { GenerateRequest, MixItem, ResolvedRequest, Task } from "../request/fields.js";
+import { RequestError, resolveRequest } from "../request/resolve.js";
+import { ConfigError } from "../weights/config.js";
+import { checkRole, RoleError, ROLE_MODELS, type Role } from "./roles.js";
 import { Components, type EngineOptions, type ModelDirs } from "./components.js";
 import { PriorPipeline, interpolate, type InterpolateItem, type PriorResult } from "./prior.js";
 import { DecoderPipeline, type DecoderMode, type DecoderResult } from "./decoder.js";
 import { getNewHW } from "./latents.js";
-import type { HostTensor } from "./tensor.js";
+import type { HostTensor } from "../runtime/host-tensor.js";
 import type { TokenRows } from "./feeds.js";
 import type { Progress } from "./progress.js";
-import { PRECISIONS, type Precision } from "../runtime/int8.js";
 import { UNetSpec } from "../models/unet/unet.js";
 import { MoVQDecodeSpec } from "../models/movq/movq.js";
 import { CALIBRATION_ID, CALIBRATION_JOB, CALIBRATION_PROMPTS, calibrationInpaint } from "./calibration.js";
 
-export type Task = "text2img" | "img2img" | "inpaint" | "mix";
-
-export interface MixItem {
-  text?: string;
-  image?: RgbImage;
-  weight: number;
-}
-
-export interface GenerateRequest {
-  task?: Task;
-  prompt?: string;
-  negativePrompt?: string;
-  width?: number;
-  height?: number;
-  /** Decoder steps. */
-  steps?: number;
-  priorSteps?: number;
-  guidanceScale?: number;
-  priorGuidanceScale?: number;
-  /** Seed of torch's CPU generator; random when absent (the one used is returned). */
-  seed?: number;
-  numOutputs?: number;
-  scheduler?: SchedulerName;
-  /** img2img / inpaint input, resized to width x height. */
-  image?: RgbImage;
-  /** img2img: how much of the image is re-noised (0..1]. */
-  strength?: number;
-  /** inpaint mask: white = repaint (diffusers today); `invertMask` for the original implementation's masks. */
-  mask?: GrayImage;
-  invertMask?: boolean;
-  /** mix: weighted texts and images in CLIP image-embedding space. */
-  mix?: MixItem[];
-  /** Precision of the UNet and the MoVQ decoder (default: the engine's, else "fp32"); "int8" runs on cpu only. */
-  precision?: Precision;
-}
-
-/** The seed model's defaults on Replicate. */
-export const DEFAULTS = {
-  width: 512, height: 512, steps: 100, priorSteps: 25, guidanceScale: 4, priorGuidanceScale: 4,
-  numOutputs: 1, scheduler: "ddim" as SchedulerName, strength: 0.3,
-};
+export { RequestError, resolveRequest, type ResolvedRequest, type GenerateRequest, type MixItem, type Task };
 
 export interface GenerateResult {
   images: RgbImage[];
@@ -77,16 +40,10 @@ export interface RunControl {
   preview?: boolean;
 }
 
-export class RequestError extends Error {}
-
 export interface RawResult {
   prior: PriorResult;
   decoded: DecoderResult;
   seed: number;
-}
-
-export function taskOf(req: GenerateRequest): Task {
-  return req.task ?? (req.mix ? "mix" : req.mask ? "inpaint" : req.image ? "img2img" : "text2img");
 }
 
 /** MoVQ output → uint8 images, exactly as the reference converts them (clamp(x·0.5+0.5), round(·255)). */
@@ -94,13 +51,11 @@ export function toImages(imageRaw: HostTensor): RgbImage[] {
   return uint8ToRgbImages(imageNpToUint8(decoderOutputToImageNp(imageRaw)));
 }
 
-const CLIP_MAX = 77;
-const XLMR_MAX = 77;
-
 export class Kandinsky {
   readonly components: Components;
   readonly prior: PriorPipeline;
   private decoders = new Map<string, DecoderPipeline>();
+  private priorChecked = false; // the prior folder holds a prior (checked on the first run)
   private tokenizers = new Map<string, TextTokenizer>();
 
   constructor(readonly dirs: ModelDirs, opts: EngineOptions) {
@@ -108,36 +63,46 @@ export class Kandinsky {
     this.prior = new PriorPipeline(dirs.prior, this.components);
   }
 
+  /** The decoder of a task, its folder checked to hold that kind of decoder. */
   decoder(task: Task): DecoderPipeline {
-    const dir = task === "inpaint" ? this.dirs.inpaint : this.dirs.decoder;
-    if (!dir) throw new RequestError("inpainting needs an inpainting decoder model (kandinsky-2-1-inpaint)");
-    let d = this.decoders.get(dir);
-    if (!d) this.decoders.set(dir, (d = new DecoderPipeline(dir, this.components)));
+    const role = task === "inpaint" ? "inpaint" : "decoder";
+    const dir = this.dirs[role];
+    if (!dir) throw new RequestError(`${task} needs the ${ROLE_MODELS[role].name} model (${ROLE_MODELS[role].repo})`);
+    const key = `${role}|${dir}`;
+    let d = this.decoders.get(key);
+    if (!d) {
+      checkFolder(role, dir);
+      this.decoders.set(key, (d = new DecoderPipeline(dir, this.components)));
+    }
     return d;
   }
 
+  /** A pipeline folder's tokenizer, as its model_index.json names it. */
   private tokenizer(dir: string): TextTokenizer {
     let t = this.tokenizers.get(dir);
-    if (!t) this.tokenizers.set(dir, (t = loadTokenizer(join(dir, "tokenizer"))));
+    if (!t) this.tokenizers.set(dir, (t = loadPipelineTokenizer(dir)));
     return t;
   }
 
-  /** Token rows for texts, as the prior (CLIP, model_max_length) or the decoder (XLM-R, 77) tokenizes them. */
-  tokens(repo: string, texts: string[], maxLength: number): TokenRows {
-    const tok = this.tokenizer(repo);
-    const enc = texts.map((t) => tok.encode(t, { maxLength }));
-    return { ids: enc.map((e) => e.inputIds), mask: enc.map((e) => e.attentionMask) };
+  /** Token rows as the prior pipeline makes them: padded and truncated to its tokenizer's model_max_length. */
+  priorTokens(texts: string[]): TokenRows {
+    const tok = this.tokenizer(this.dirs.prior);
+    return rows(tok, texts, modelMaxLength(tok));
+  }
+
+  /** Token rows as a decoder pipeline makes them: padded and truncated to diffusers' literal 77. */
+  decoderTokens(repo: string, texts: string[]): TokenRows {
+    return rows(this.tokenizer(repo), texts, DECODER_MAX_LENGTH);
   }
 
   /** KandinskyPriorPipeline.__call__ on text. */
   async priorEmbeds(prompt: string, negativePrompt: string | undefined, n: number, steps: number, guidance: number,
                     noise: NoiseSource, ctl: RunControl = {}): Promise<PriorResult> {
-    const repo = this.dirs.prior;
     const hasNegative = negativePrompt !== undefined && negativePrompt !== null;
     const cond = hasNegative ? [prompt, negativePrompt] : [prompt];
     const uncond = hasNegative ? [negativePrompt, negativePrompt] : [""];
     return this.prior.run({
-      cond: this.tokens(repo, cond, CLIP_MAX), uncond: this.tokens(repo, uncond, CLIP_MAX), hasNegative,
+      cond: this.priorTokens(cond), uncond: this.priorTokens(uncond), hasNegative,
       numImagesPerPrompt: n, steps, guidanceScale: guidance, noise, progress: ctl.progress, signal: ctl.signal,
     });
   }
@@ -145,10 +110,9 @@ export class Kandinsky {
   /** KandinskyPriorPipeline.interpolate on texts and images. */
   async mixEmbeds(items: MixItem[], steps: number, guidance: number, noise: NoiseSource, ctl: RunControl = {}): Promise<PriorResult> {
     if (!items.length) throw new RequestError("mix needs at least one text or image");
-    const repo = this.dirs.prior;
-    const empty = this.tokens(repo, [""], CLIP_MAX);
+    const empty = this.priorTokens([""]);
     const entries: InterpolateItem[] = items.map((it) => {
-      if (it.text !== undefined) return { text: { cond: this.tokens(repo, [it.text], CLIP_MAX), uncond: empty } };
+      if (it.text !== undefined) return { text: { cond: this.priorTokens([it.text]), uncond: empty } };
       if (it.image) return { pixelValues: this.clipProcessor().preprocess([it.image]) };
       throw new RequestError("each mix item needs a text or an image");
     });
@@ -168,46 +132,62 @@ export class Kandinsky {
    * tensors at the reference's rounded size.
    */
   async run(req: GenerateRequest, ctl: RunControl = {}): Promise<RawResult> {
-    const r = { ...DEFAULTS, ...stripUndefined(req) };
-    const task = taskOf(req);
-    validate(r, task);
-    const seed = req.seed ?? randomSeed();
+    const r = resolveRequest(req);
+    const { task, seed } = r;
+    // Everything the request needs from the model folders is resolved before the first network runs: the folders'
+    // roles, the decoder's scheduler, both tokenizers (their files checked), the MoVQ's scale.
+    if (!this.priorChecked) checkFolder("prior", this.dirs.prior);
+    this.priorChecked = true;
+    const decoder = this.decoder(task);
+    const scheduler = this.decoderScheduler(r.scheduler, decoder.repo);
+    modelMaxLength(this.tokenizer(this.dirs.prior));
+    this.tokenizer(decoder.repo);
+    const f = decoder.movqScaleFactor;
     const noise = ctl.noise ?? new SeededNoise(seed);
     const prompt = r.prompt ?? "";
 
     const prior = task === "mix"
-      ? await this.mixEmbeds(req.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
-      : await this.priorEmbeds(prompt, req.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
+      ? await this.mixEmbeds(r.mix!, r.priorSteps, r.priorGuidanceScale, noise, ctl)
+      : await this.priorEmbeds(prompt, r.negativePrompt, r.numOutputs, r.priorSteps, r.priorGuidanceScale, noise, ctl);
 
-    const decoder = this.decoder(task);
-    const f = decoder.movqScaleFactor;
     const [lh, lw] = getNewHW(r.height, r.width, f);
     const [H, W] = [lh * f, lw * f];
     let mode: DecoderMode = { kind: "text2img" };
     if (task === "img2img" || task === "inpaint") {
-      const image = prepareImageTensor(req.image!, W, H);
+      const image = prepareImageTensor(r.image!, W, H);
       mode = task === "img2img"
         ? { kind: "img2img", image, strength: r.strength }
-        : { kind: "inpaint", image, mask: { data: prepareInpaintMask(req.mask!, W, H, req.invertMask ?? false), shape: [H, W] } };
+        : { kind: "inpaint", image, mask: { data: prepareInpaintMask(r.mask!, W, H, r.invertMask), shape: [H, W] } };
     }
     const rows = prior.imageEmbeds.shape[0];
     const repo = decoder.repo;
     const decoded = await decoder.run({
-      cond: this.tokens(repo, new Array(rows).fill(task === "mix" ? "" : prompt), XLMR_MAX),
-      uncond: this.tokens(repo, new Array(rows).fill(""), XLMR_MAX),
+      cond: this.decoderTokens(repo, new Array(rows).fill(task === "mix" ? "" : prompt)),
+      uncond: this.decoderTokens(repo, new Array(rows).fill("")),
       imageEmbeds: prior.imageEmbeds, negativeImageEmbeds: prior.negativeImageEmbeds,
       numImagesPerPrompt: 1, height: H, width: W, steps: r.steps, guidanceScale: r.guidanceScale,
-      scheduler: createDecoderScheduler(r.scheduler, repo), noise, mode, progress: ctl.progress, signal: ctl.signal,
-      preview: ctl.preview, precision: req.precision,
+      scheduler, noise, mode, progress: ctl.progress, signal: ctl.signal,
+      preview: ctl.preview, precision: r.precision,
     });
     return { prior, decoded, seed };
   }
 
+  /** The decoder's scheduler; a fallback (DDPM for a repo without ddpm_scheduler/) is reported as a warning. */
+  private decoderScheduler(name: SchedulerName, repo: string): Scheduler {
+    try {
+      return createDecoderScheduler(name, repo, { textToImageDir: this.dirs.decoder, onNote: this.components.opts.onWarning });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new RequestError(`scheduler ${name}: ${e.message}`);
+      throw e;
+    }
+  }
+
   /** Images of exactly the requested size. */
   async generate(req: GenerateRequest, ctl: RunControl = {}): Promise<GenerateResult> {
-    if ((req.precision ?? this.components.opts.precision) === "int8") await this.calibrate(taskOf(req), ctl.signal);
-    const { decoded, seed } = await this.run(req, ctl);
-    const width = req.width ?? DEFAULTS.width, height = req.height ?? DEFAULTS.height;
+    const r = resolveRequest(req);
+    if ((r.precision ?? this.components.opts.precision) === "int8") await this.calibrate(r.task, ctl.signal);
+    const { decoded, seed } = await this.run(r, ctl);
+    const { width, height } = r;
     // Generated at the rounded size; cropped to the request as the original implementation does (top-left).
     const images = toImages(decoded.imageRaw)
       .map((im) => (im.width === width && im.height === height ? im : cropTopLeft(im, width, height)));
@@ -226,11 +206,10 @@ export class Kandinsky {
     ];
     if ((await Promise.all(uses)).every(Boolean)) return;
     this.components.opts.onWarning?.(`int8: calibrating ${decoder.repo} (a short float job on our own prompts, once for these weights)`);
-    const job = CALIBRATION_JOB;
-    const inpaint = task === "inpaint" ? calibrationInpaint(job.width!, job.height!) : undefined;
+    const inpaint = task === "inpaint" ? calibrationInpaint(CALIBRATION_JOB.width!, CALIBRATION_JOB.height!) : undefined;
     await this.components.calibrate(async () => {
       for (const prompt of CALIBRATION_PROMPTS) {
-        await this.run({ ...job, prompt, task: inpaint ? "inpaint" : "text2img", ...inpaint }, { signal });
+        await this.run({ ...CALIBRATION_JOB, prompt, task: inpaint ? "inpaint" : "text2img", ...inpaint }, { signal });
       }
     });
   }
@@ -240,28 +219,17 @@ export class Kandinsky {
   }
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** checkRole, its failure a RequestError: the request cannot run on these folders. */
+function checkFolder(role: Role, dir: string): void {
+  try {
+    checkRole(role, dir);
+  } catch (e) {
+    if (e instanceof RoleError) throw new RequestError(e.message);
+    throw e;
+  }
 }
 
-export function validate(r: typeof DEFAULTS & GenerateRequest, task: Task): void {
-  const int = (name: string, v: number, lo: number, hi: number) => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new RequestError(`${name} must be an integer from ${lo} to ${hi}, got ${v}`);
-  };
-  int("width", r.width, 16, 4096);
-  int("height", r.height, 16, 4096);
-  // "leading" spacing with steps_offset 1 puts N = 1000 steps' last timestep at 1000, past the schedule.
-  int("steps", r.steps, 1, 999);
-  int("prior steps", r.priorSteps, 2, 1000);
-  int("num outputs", r.numOutputs, 1, 16);
-  for (const [k, v] of [["guidance scale", r.guidanceScale], ["prior guidance scale", r.priorGuidanceScale]] as const) {
-    if (!Number.isFinite(v) || v < 0) throw new RequestError(`${k} must be a number >= 0, got ${v}`);
-  }
-  if (!SCHEDULER_NAMES.includes(r.scheduler)) throw new RequestError(`unknown scheduler "${r.scheduler}" (one of ${SCHEDULER_NAMES.join(", ")})`);
-  if ((task === "img2img" || task === "inpaint") && !r.image) throw new RequestError(`${task} needs an image`);
-  if (task === "inpaint" && !r.mask) throw new RequestError("inpaint needs a mask");
-  if (task === "img2img" && !(r.strength > 0 && r.strength <= 1)) throw new RequestError(`strength must be in (0, 1], got ${r.strength}`);
-  if (task === "mix" && (!r.mix || !r.mix.length)) throw new RequestError("mix needs texts and/or images with weights");
-  if (task === "text2img" && !r.prompt) throw new RequestError("a prompt is required");
-  if (r.precision !== undefined && !PRECISIONS.includes(r.precision)) throw new RequestError(`precision must be one of ${PRECISIONS.join(", ")}, got ${r.precision}`);
+function rows(tok: TextTokenizer, texts: string[], maxLength: number): TokenRows {
+  const enc = texts.map((t) => tok.encode(t, { maxLength }));
+  return { ids: enc.map((e) => e.inputIds), mask: enc.map((e) => e.attentionMask) };
 }

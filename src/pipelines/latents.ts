@@ -1,10 +1,9 @@
-// Small latent-space steps of the Kandinsky 2.1 decoder pipelines (diffusers 0.24), on Float32Array + shape.
-// float32 arithmetic is rounded per operation, as torch evaluates it.
-import type { HostTensor } from "../runtime/host-tensor.js";
-import { alphasFromBetas, cumprodF32, linspaceF32 } from "../schedulers/betas.js";
-import { addNoiseWith, splitChannels } from "../schedulers/sample-ops.js";
-
-const f32 = Math.fround;
+// The latent-space pieces of the Kandinsky 2.1 decoder modes (diffusers 0.24): the latent size, img2img's own
+// noising, the inpaint mask. float32 arithmetic is rounded per operation, as torch evaluates it.
+import { resizeNearest, type HostTensor } from "../runtime/host-tensor.js";
+import { alphasCumprod } from "../schedulers/betas.js";
+import { addNoiseWith } from "../schedulers/sample-ops.js";
+import { linspaceF32 } from "../f32/torch-ops.js";
 
 /**
  * get_new_h_w: the latent size for an h×w request, each side rounded UP to a multiple of scaleFactor²
@@ -22,28 +21,21 @@ let img2imgAlphas: Float32Array | undefined;
  * linspace(0.0001, 0.02, 1000) betas, not the scheduler's. One timestep per batch item, or one for all.
  */
 export function img2imgAddNoise(original: HostTensor, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-  img2imgAlphas ??= cumprodF32(alphasFromBetas(linspaceF32(0.0001, 0.02, 1000)));
+  img2imgAlphas ??= alphasCumprod(linspaceF32(0.0001, 0.02, 1000));
   return addNoiseWith(img2imgAlphas, original, noise, typeof timesteps === "number" ? [timesteps] : timesteps);
 }
 
 /**
- * img2img's schedule for `strength`: denoising runs over the last int(N·strength) of the scheduler's N
- * timesteps, while the encoded image is noised to int(numTrainTimesteps·strength) - 2 (the original
- * Kandinsky formula), not to the first of those timesteps.
+ * img2img's noise level for `strength`: the encoded image is noised to int(numTrainTimesteps·strength) - 2
+ * (the original Kandinsky formula), not to the first timestep of the chain it is then denoised over
+ * (`chain.from(strength)`).
  */
-export function img2imgTimesteps(
-  schedulerTimesteps: readonly number[],
-  numInferenceSteps: number,
-  strength: number,
-  numTrainTimesteps: number,
-): { timesteps: number[]; latentTimestep: number } {
-  const latentTimestep = Math.trunc(numTrainTimesteps * strength) - 2;
-  if (!(strength > 0 && strength <= 1) || latentTimestep < 0) {
+export function img2imgNoiseTimestep(strength: number, numTrainTimesteps: number): number {
+  const t = Math.trunc(numTrainTimesteps * strength) - 2;
+  if (!(strength > 0 && strength <= 1) || t < 0) {
     throw new RangeError(`img2img strength must be in (0, 1] and give a noise timestep >= 0, got ${strength}`);
   }
-  const initSteps = Math.min(Math.trunc(numInferenceSteps * strength), numInferenceSteps);
-  const start = Math.max(numInferenceSteps - initSteps, 0);
-  return { timesteps: schedulerTimesteps.slice(start), latentTimestep };
+  return t;
 }
 
 /**
@@ -58,24 +50,6 @@ export function inpaintMask(mask: HostTensor, latentH: number, latentW: number):
   // NaN stays NaN through both comparisons, as in the reference.
   const keep = mask.data.map((v) => 1 - (v < 0.5 ? 0 : v >= 0.5 ? 1 : v));
   return prepareMask(resizeNearest({ data: keep, shape }, latentH, latentW));
-}
-
-/**
- * F.interpolate(x, (outH, outW), mode="nearest") on N×C×H×W: source index floor(dst · in/out) in float32,
- * clamped to the last row/column.
- */
-export function resizeNearest(t: HostTensor, outH: number, outW: number): HostTensor {
-  const [n, c, inH, inW] = t.shape;
-  const index = (dst: number, inSize: number, outSize: number) =>
-    inSize === outSize ? dst : Math.min(Math.floor(f32(dst * f32(inSize / outSize))), inSize - 1);
-  const rows = Array.from({ length: outH }, (_, y) => index(y, inH, outH));
-  const cols = Array.from({ length: outW }, (_, x) => index(x, inW, outW));
-  const out = new Float32Array(n * c * outH * outW);
-  let o = 0;
-  for (let p = 0; p < n * c; p++) {
-    for (const y of rows) for (const x of cols) out[o++] = t.data[(p * inH + y) * inW + x];
-  }
-  return { data: out, shape: [n, c, outH, outW] };
 }
 
 /**
@@ -115,54 +89,4 @@ export function maskLatents(latents: HostTensor, mask: HostTensor): Float32Array
     const b = Math.floor(i / (c * plane));
     return v * mask.data[(mn === 1 ? 0 : b) * plane + (i % plane)];
   });
-}
-
-/**
- * Classifier-free guidance on a batch ordered [uncond, cond]: uncond + scale · (cond - uncond), per the
- * halves; returns half the batch. Used for the prior's embeddings and the UNet's eps.
- */
-export function classifierFreeGuidance(pred: HostTensor, scale: number): HostTensor {
-  const [batch, ...rest] = pred.shape;
-  if (batch % 2 !== 0) throw new RangeError(`guidance needs an even batch [uncond, cond], got ${batch}`);
-  const half = pred.data.length / 2;
-  const s = f32(scale);
-  const out = new Float32Array(half);
-  for (let i = 0; i < half; i++) {
-    const u = pred.data[i];
-    out[i] = u + f32(s * f32(pred.data[half + i] - u));
-  }
-  return { data: out, shape: [batch / 2, ...rest] };
-}
-
-/**
- * The decoder UNet's 2C-channel output under guidance: guidance on the eps half only, the cond half's
- * learned variance kept: returns [guided eps, cond variance] of shape (B/2, 2C, h, w).
- */
-export function guideUnetOutput(output: HostTensor, latentChannels: number, scale: number): HostTensor {
-  const [eps, variance] = splitChannels(output, latentChannels);
-  const guided = classifierFreeGuidance(eps, scale);
-  const condVariance = variance.data.subarray(variance.data.length / 2);
-  return concatChannels(guided, { data: condVariance, shape: [guided.shape[0], ...variance.shape.slice(1)] });
-}
-
-/** What the scheduler's step gets: the whole 2C output if it wants the variance, else the eps channels. */
-export function schedulerInput(noisePred: HostTensor, latentChannels: number, wantsVariance: boolean): HostTensor {
-  if (wantsVariance || noisePred.shape[1] === latentChannels) return noisePred;
-  return splitChannels(noisePred, latentChannels)[0];
-}
-
-/** torch.cat([a, b], dim=1) for tensors of equal batch and trailing shape. */
-export function concatChannels(a: HostTensor, b: HostTensor): HostTensor {
-  const [n, ca, ...rest] = a.shape;
-  const cb = b.shape[1];
-  if (b.shape[0] !== n || b.shape.slice(2).join() !== rest.join()) {
-    throw new RangeError(`cannot concatenate [${a.shape}] and [${b.shape}] on channels`);
-  }
-  const inner = rest.reduce((x, y) => x * y, 1);
-  const out = new Float32Array(a.data.length + b.data.length);
-  for (let i = 0; i < n; i++) {
-    out.set(a.data.subarray(i * ca * inner, (i + 1) * ca * inner), i * (ca + cb) * inner);
-    out.set(b.data.subarray(i * cb * inner, (i + 1) * cb * inner), (i * (ca + cb) + ca) * inner);
-  }
-  return { data: out, shape: [n, ca + cb, ...rest] };
 }

@@ -5,13 +5,13 @@ import type { NoiseSource } from "../noise/noise-source.js";
 import { ClipTextSpec, ClipVisionSpec, clipVisionConfig } from "../models/clip.js";
 import { readConfig } from "../weights/config.js";
 import { PriorSpec, readClipStats, postProcessLatents } from "../models/prior.js";
-import { loadScheduler } from "../schedulers/config.js";
+import { loadScheduler } from "../schedulers/index.js";
 import { Checkpoint } from "../weights/checkpoint.js";
 import type { Components } from "./components.js";
-import { catBatch, halves, repeatInterleave, repeatBatch, tensor, type HostTensor } from "./tensor.js";
-import { tokenFeed, timestepFeed, runOne, type TokenRows } from "./feeds.js";
-import { checkCancelled, type Progress } from "./progress.js";
-import { classifierFreeGuidance } from "./latents.js";
+import { halves, repeatBatch, tensor, type HostTensor } from "../runtime/host-tensor.js";
+import { floatFeed, runOne, textStates, tokenFeed, type TokenRows } from "./feeds.js";
+import type { Progress } from "./progress.js";
+import { classifierFreeGuidance, conditioning, denoise, startLatents, textConditioning } from "./denoise.js";
 
 export interface PriorArgs {
   /** Prompt rows, and negative rows when a negative prompt is given (the reference's batch [prompts, negatives]). */
@@ -40,21 +40,14 @@ export class PriorPipeline {
 
   /** CLIP text: text_embeds and last_hidden_state per group of token rows (no attention mask, as the reference calls it). */
   private async encodeText(groups: TokenRows[]) {
-    return this.components.use(join(this.repo, "text_encoder"), ClipTextSpec, { withMask: false }, async (s) => {
-      const res = [];
-      for (const rows of groups) {
-        const out = await s.run({ input_ids: tokenFeed(rows.ids) });
-        res.push({ embeds: runOne(out, "text_embeds"), hidden: runOne(out, "last_hidden_state") });
-      }
-      return res;
-    });
+    return this.components.use(join(this.repo, "text_encoder"), ClipTextSpec, { withMask: false }, (s) =>
+      textStates(s, groups, (rows) => ({ input_ids: tokenFeed(rows.ids) })));
   }
-
 
   /** image_encoder(pixel_values).image_embeds */
   async encodeImage(pixelValues: HostTensor): Promise<HostTensor> {
     return this.components.use(join(this.repo, "image_encoder"), ClipVisionSpec, undefined, async (s) =>
-      runOne(await s.run({ pixel_values: { data: pixelValues.data, dims: pixelValues.shape } }), "image_embeds"));
+      runOne(await s.run({ pixel_values: floatFeed(pixelValues) }), "image_embeds"));
   }
 
   /** The negative embedding without a negative prompt: the image encoder applied to all-zero pixel values. */
@@ -67,43 +60,26 @@ export class PriorPipeline {
   async run(a: PriorArgs): Promise<PriorResult> {
     const n = a.numImagesPerPrompt;
     const doCfg = a.guidanceScale > 1;
-    const [cond, unc] = await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]);
-    const rep = (t: HostTensor) => repeatInterleave(t, n);
-    let embeds = rep(cond.embeds), hidden = rep(cond.hidden), mask = rep(maskTensor(a.cond));
-    if (doCfg) {
-      embeds = catBatch([rep(unc.embeds), embeds]);
-      hidden = catBatch([rep(unc.hidden), hidden]);
-      mask = catBatch([rep(maskTensor(a.uncond)), mask]);
-    }
+    const { embeds, hidden } = textConditioning(await this.encodeText(doCfg ? [a.cond, a.uncond] : [a.cond]), n);
+    const mask = conditioning(maskTensor(a.cond), doCfg ? maskTensor(a.uncond) : undefined, n);
+    const attentionMask = { data: Uint8Array.from(mask.data), dims: mask.shape };
 
     const scheduler = loadScheduler(join(this.repo, "scheduler"));
-    scheduler.setTimesteps(a.steps);
-    const timesteps = scheduler.timesteps;
+    const chain = scheduler.chain(a.steps);
     const batch = a.cond.ids.length * n;
     const priorDir = join(this.repo, "prior");
-    let latents: HostTensor = await this.components.use(priorDir, PriorSpec, undefined, async (s, cfg) => {
-      const dim = cfg.embeddingDim;
-      let x = a.latents ?? tensor(a.noise.randn([batch, dim], "pipeline_kandinsky_prior.prepare_latents"), [batch, dim]);
-      x = tensor(x.data.map((v) => v * scheduler.initNoiseSigma), x.shape);
-      for (let i = 0; i < timesteps.length; i++) {
-        checkCancelled(a.signal);
-        const t = timesteps[i];
-        const input = doCfg ? catBatch([x, x]) : x;
-        const out = await s.run({
-          hidden_states: { data: input.data, dims: input.shape },
-          timestep: timestepFeed(s, t, input.shape[0]),
-          proj_embedding: { data: embeds.data, dims: embeds.shape },
-          encoder_hidden_states: { data: hidden.data, dims: hidden.shape },
-          attention_mask: { data: Uint8Array.from(mask.data), dims: mask.shape },
-        });
-        let pred = runOne(out, "predicted_image_embedding");
-        if (doCfg) pred = classifierFreeGuidance(pred, a.guidanceScale);
-        const prevTimestep = i + 1 < timesteps.length ? timesteps[i + 1] : undefined;
-        x = tensor(scheduler.step(pred, t, x, a.noise, { prevTimestep }).prevSample, x.shape);
-        a.progress?.({ stage: "prior", step: i + 1, total: timesteps.length });
-      }
-      return x;
-    });
+    let latents = await this.components.use(priorDir, PriorSpec, undefined, (session, cfg) => denoise({
+      session, chain, output: "predicted_image_embedding", noise: a.noise,
+      latents: startLatents(a.noise, [batch, cfg.embeddingDim], "pipeline_kandinsky_prior.prepare_latents", scheduler.initNoiseSigma, a.latents),
+      feeds: (x) => ({
+        hidden_states: floatFeed(x),
+        proj_embedding: floatFeed(embeds),
+        encoder_hidden_states: floatFeed(hidden),
+        attention_mask: attentionMask,
+      }),
+      guide: doCfg ? (out) => classifierFreeGuidance(out, a.guidanceScale) : undefined,
+      stage: "prior", progress: a.progress, signal: a.signal,
+    }));
 
     latents = postProcessLatents(readClipStats(new Checkpoint(priorDir)), latents);
     if (a.hasNegative) {

@@ -15,13 +15,9 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Graph, InitRecord, NodeRecord, Value } from "./graph.js";
-import { toFloat32, type DType } from "../weights/safetensors.js";
+import { toFloat32, type DType } from "../weights/tensor-file.js";
 import type { Elem } from "./onnx-schema.js";
 import { cpuFlags, sessionKey } from "./session-cache.js";
-
-/** How the networks that have an int8 form compute: float32 (the default, the reference's numbers) or int8. */
-export const PRECISIONS = ["fp32", "int8"] as const;
-export type Precision = (typeof PRECISIONS)[number];
 
 /** Changes whenever the rewrite changes what a saved int8 session holds. */
 export const INT8_VERSION = 2;

@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, homedir } from "node:os";
 import { join } from "node:path";
-import ort from "onnxruntime-node";
+import { createRequire } from "node:module";
 import type { Graph } from "./graph.js";
 
 /** The entry's model file and external-data file. */
@@ -84,7 +84,9 @@ export function cpuFlags(): string[] {
 
 /** What ORT's saved model depends on besides the graph: its version and the CPU's features (the layouts it picks). */
 function machine(): string {
-  return JSON.stringify({ ort: ort.env.versions, arch: process.arch, cpu: cpus()[0]?.model, flags: cpuFlags() });
+  // The version from the package, so that computing a key does not load the native runtime.
+  const ort = (createRequire(import.meta.url)("onnxruntime-node/package.json") as { version: string }).version;
+  return JSON.stringify({ ort, arch: process.arch, cpu: cpus()[0]?.model, flags: cpuFlags() });
 }
 
 /**

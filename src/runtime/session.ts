@@ -1,8 +1,10 @@
 // ONNX Runtime sessions for our graphs: created from the encoded bytes, with external data read from the
-// checkpoint folder (after realpath, since ORT rejects symlinks out of the model folder), run, released. On CPU a
+// checkpoint folder (after realpath, since ORT rejects symlinks out of the model folder), run, released.
+// ONNX Runtime itself is loaded with the first session: a process that imports the library but leaves
+// inference to the inference process (the CLI, the server, a library caller of Engine) never loads it. On CPU a
 // session can be saved in ORT's final form and loaded from there by later processes (session-cache.ts).
 import { join } from "node:path";
-import ort from "onnxruntime-node";
+import type Ort from "onnxruntime-node";
 import { MEMORY_FILE, type Graph } from "./graph.js";
 import type { Elem } from "./onnx-schema.js";
 import { cachedModel, commitEntry, DATA_FILE, dropEntry, MODEL_FILE, sessionKey, startEntry, type SessionCache } from "./session-cache.js";
@@ -46,15 +48,21 @@ export interface HostArray {
 export type RunOutputs = Record<string, { data: TensorData; dims: number[] }>;
 export type RunObserver = (out: RunOutputs, feeds: Record<string, HostArray>) => void;
 
-// ORT's own log would print provider-probe failures (e.g. missing CUDA libraries) before our message;
-// failures reach us as exceptions anyway.
-ort.env.logLevel = "fatal";
+let ort: typeof Ort;
 
-const ORT_TYPE: Partial<Record<Elem, ort.Tensor.Type>> = {
+async function loadOrt(): Promise<void> {
+  if (ort) return;
+  ort = (await import("onnxruntime-node")).default;
+  // ORT's own log would print provider-probe failures (e.g. missing CUDA libraries) before our message;
+  // failures reach us as exceptions anyway.
+  ort.env.logLevel = "fatal";
+}
+
+const ORT_TYPE: Partial<Record<Elem, Ort.Tensor.Type>> = {
   float32: "float32", float16: "float16", int64: "int64", int32: "int32", bool: "bool", uint8: "uint8",
 };
 
-function toOrt(x: HostArray, elem?: Elem): ort.Tensor {
+function toOrt(x: HostArray, elem?: Elem): Ort.Tensor {
   const type = elem ? ORT_TYPE[elem] : undefined;
   if (type) return new ort.Tensor(type, x.data as any, x.dims);
   return new ort.Tensor(x.data as any, x.dims);
@@ -62,7 +70,7 @@ function toOrt(x: HostArray, elem?: Elem): ort.Tensor {
 
 export class Session {
   private constructor(
-    private readonly inner: ort.InferenceSession,
+    private readonly inner: Ort.InferenceSession,
     readonly provider: Provider,
     private readonly inputElems: Map<string, Elem>,
     /** Loaded from a saved session rather than created from the graph. */
@@ -72,6 +80,7 @@ export class Session {
   ) {}
 
   static async create(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
+    await loadOrt();
     const provider = opts.provider ?? "cpu";
     const elems = new Map(Object.entries(graph.inputElems));
     const cache: SessionCache | undefined = provider === "cpu" && opts.cache
@@ -102,7 +111,7 @@ export class Session {
         optimized_model_external_initializers_min_size_in_bytes: "1024",
       });
     }
-    let inner: ort.InferenceSession;
+    let inner: Ort.InferenceSession;
     try {
       inner = await ort.InferenceSession.create(Buffer.from(graph.encode()), options);
       if (tmp) commitEntry(cache!, tmp);
@@ -130,7 +139,7 @@ export class Session {
   }
 
   async run(feeds: Record<string, HostArray>): Promise<RunOutputs> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
+    const ortFeeds: Record<string, Ort.Tensor> = {};
     for (const name of this.inner.inputNames) {
       const f = feeds[name];
       if (!f) throw new Error(`missing input "${name}"`);
@@ -154,10 +163,10 @@ export class Session {
 }
 
 function sessionOptions(opts: SessionOptions, provider: Provider, session: Record<string, string>,
-  level = opts.optimization ?? "all"): ort.InferenceSession.SessionOptions {
+  level = opts.optimization ?? "all"): Ort.InferenceSession.SessionOptions {
   // `extra.session.<key>` reaches ORT as "session.<key>".
   if (opts.prepack === false) session.disable_prepacking = "1";
-  const options: ort.InferenceSession.SessionOptions = {
+  const options: Ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: level,
     logSeverityLevel: 3,

@@ -1,36 +1,8 @@
 // Noise schedules as diffusers 0.24 builds them: float32 torch tensors on CPU, every value rounded the way
 // torch rounds it, so ᾱ (and with it the reference step cases) comes out bit for bit.
 import type { BetaConfig } from "./config.js";
-
-const f32 = Math.fround;
-
-/** Float32 lanes of torch's CPU vector type (AVX2 and NEON builds), which fills linspace a vector at a time. */
-const VEC = 8;
-
-/**
- * torch.linspace(start, end, steps, dtype=float32) on CPU, bit for bit: a float32 step; value i is
- * start + step·i in the first half and end - step·(steps-1-i) in the second. The kernel fills pairs of
- * 8-lane vectors from the value at each vector's first index b (v_b + k·step for lane k) and the leftover
- * tail one value at a time, and these roundings differ by an ulp here and there, enough to move ᾱ.
- */
-export function linspaceF32(start: number, end: number, steps: number): Float32Array {
-  const out = new Float32Array(steps);
-  const s = f32(start), e = f32(end);
-  if (steps === 1) {
-    out[0] = s;
-    return out;
-  }
-  const step = f32(f32(e - s) / (steps - 1));
-  const half = Math.floor(steps / 2);
-  const at = (i: number) => (i < half ? f32(s + f32(step * i)) : f32(e - f32(step * (steps - i - 1))));
-  const vectorized = Math.floor(steps / (2 * VEC)) * 2 * VEC;
-  for (let b = 0; b < vectorized; b += VEC) {
-    const first = at(b);
-    for (let k = 0; k < VEC; k++) out[b + k] = first + f32(k * step);
-  }
-  for (let i = vectorized; i < steps; i++) out[i] = at(i);
-  return out;
-}
+import { f32 } from "../f32/scalar.js";
+import { cumprodF32, linspaceF32 } from "../f32/torch-ops.js";
 
 /** GLIDE's cosine schedule (betas_for_alpha_bar, "cosine"): computed in float64, stored as float32. */
 export function betasForAlphaBar(numTimesteps: number, maxBeta = 0.999): Float32Array {
@@ -68,18 +40,15 @@ export function alphasFromBetas(betas: Float32Array): Float32Array {
   return betas.map((b) => 1 - b);
 }
 
-/** torch.cumprod of float32 on CPU: accumulates in float64, stores each prefix product as float32. */
-export function cumprodF32(values: Float32Array): Float32Array {
-  const out = new Float32Array(values.length);
-  let acc = 1;
-  for (let i = 0; i < values.length; i++) out[i] = acc *= values[i];
-  return out;
+/** ᾱ: the cumulative product of 1 - betas. */
+export function alphasCumprod(betas: Float32Array): Float32Array {
+  return cumprodF32(alphasFromBetas(betas));
 }
 
 /** Rescales betas to zero terminal SNR (Lin et al. 2023, Algorithm 1), in float32 as the reference. */
 export function rescaleZeroTerminalSnr(betas: Float32Array): Float32Array {
   const n = betas.length;
-  const sqrtBar = cumprodF32(alphasFromBetas(betas)).map(Math.sqrt);
+  const sqrtBar = alphasCumprod(betas).map(Math.sqrt);
   const first = sqrtBar[0], last = sqrtBar[n - 1];
   const scale = f32(first / f32(first - last));
   const bar = sqrtBar.map((x) => {

@@ -1,22 +1,15 @@
-// diffusers `scheduler_config.json` → typed configs, missing keys filled with the 0.24 constructors' defaults.
+// What the schedulers' `scheduler_config.json` files share: typed reads of raw keys (missing ones filled with
+// the diffusers 0.24 constructors' defaults), the beta and x_0-clipping fields, and reading a config file.
 import { join } from "node:path";
 import { ConfigError, readJson } from "../weights/config.js";
-import { DDIMScheduler } from "./ddim.js";
-import { DDPMScheduler } from "./ddpm.js";
-import { UnCLIPScheduler } from "./unclip.js";
 
 export const BETA_SCHEDULES = ["linear", "scaled_linear", "squaredcos_cap_v2"] as const;
 export const PREDICTION_TYPES = ["epsilon", "sample", "v_prediction"] as const;
 export const TIMESTEP_SPACINGS = ["leading", "trailing", "linspace"] as const;
-/** DDPM's variance types; "fixed_large_log" is left out: the reference takes the square root of a log there (NaN). */
-export const DDPM_VARIANCE_TYPES = ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"] as const;
-export const UNCLIP_VARIANCE_TYPES = ["fixed_small_log", "learned_range"] as const;
 
 export type BetaSchedule = (typeof BETA_SCHEDULES)[number];
 export type PredictionType = (typeof PREDICTION_TYPES)[number];
 export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
-export type DDPMVarianceType = (typeof DDPM_VARIANCE_TYPES)[number];
-export type UnCLIPVarianceType = (typeof UNCLIP_VARIANCE_TYPES)[number];
 
 export interface BetaConfig {
   numTrainTimesteps: number;
@@ -36,45 +29,46 @@ export interface SampleClipConfig {
   sampleMaxValue: number;
 }
 
-export interface DDIMConfig extends BetaConfig, SampleClipConfig {
-  setAlphaToOne: boolean;
-  stepsOffset: number;
-  predictionType: PredictionType;
-  timestepSpacing: TimestepSpacing;
-  rescaleBetasZeroSnr: boolean;
-}
-
-export interface DDPMConfig extends BetaConfig, SampleClipConfig {
-  varianceType: DDPMVarianceType;
-  predictionType: PredictionType;
+/** How set_timesteps spaces the inference timesteps (spacing.ts). */
+export interface SpacingConfig {
   timestepSpacing: TimestepSpacing;
   stepsOffset: number;
 }
 
-export interface UnCLIPConfig {
-  numTrainTimesteps: number;
-  varianceType: UnCLIPVarianceType;
-  clipSample: boolean;
-  clipSampleRange: number;
-  predictionType: "epsilon" | "sample";
-  betaSchedule: "squaredcos_cap_v2";
+/** The fields the DDIM and DDPM configs share. */
+export interface DiffusionConfig extends BetaConfig, SampleClipConfig, SpacingConfig {
+  predictionType: PredictionType;
 }
 
-export type SchedulerConfig =
-  | { className: "DDIMScheduler"; config: DDIMConfig }
-  | { className: "DDPMScheduler"; config: DDPMConfig }
-  | { className: "UnCLIPScheduler"; config: UnCLIPConfig };
+/** A scheduler_config.json as read. */
+export type RawConfig = Record<string, unknown>;
 
-export const SCHEDULER_CLASSES = ["DDIMScheduler", "DDPMScheduler", "UnCLIPScheduler"] as const;
+/** The keys DDIMScheduler and DDPMScheduler share, with their constructors' defaults (diffusers 0.24). */
+export const DIFFUSION_DEFAULTS: Readonly<RawConfig> = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: "linear",
+  trained_betas: null,
+  clip_sample: true,
+  prediction_type: "epsilon",
+  thresholding: false,
+  dynamic_thresholding_ratio: 0.995,
+  clip_sample_range: 1.0,
+  sample_max_value: 1.0,
+  timestep_spacing: "leading",
+  steps_offset: 0,
+};
 
-type Raw = Record<string, unknown>;
-
-/** Typed reads of one raw config, each naming the config and key in its error. */
-class Fields {
-  constructor(private readonly raw: Raw, private readonly what: string) {}
+/**
+ * Typed reads of one raw config, each naming the config and key in its error; a key the file lacks (or sets to
+ * null) takes its value in `defaults`, the class's constructor defaults by config key.
+ */
+export class Fields {
+  constructor(private readonly raw: RawConfig, private readonly defaults: Readonly<RawConfig>, private readonly what: string) {}
 
   private get(key: string): unknown {
-    const v = this.raw[key];
+    const v = this.raw[key] ?? this.defaults[key];
     return v === null ? undefined : v;
   }
 
@@ -82,23 +76,23 @@ class Fields {
     throw new ConfigError(`${this.what}: "${key}" must be ${expected}, got ${JSON.stringify(this.raw[key])}`);
   }
 
-  num(key: string, dflt: number): number {
-    const v = this.get(key) ?? dflt;
+  num(key: string): number {
+    const v = this.get(key);
     return typeof v === "number" && Number.isFinite(v) ? v : this.bad(key, "a number");
   }
 
-  int(key: string, dflt: number, min: number): number {
-    const v = this.num(key, dflt);
+  int(key: string, min: number): number {
+    const v = this.num(key);
     return Number.isInteger(v) && v >= min ? v : this.bad(key, `an integer >= ${min}`);
   }
 
-  bool(key: string, dflt: boolean): boolean {
-    const v = this.get(key) ?? dflt;
+  bool(key: string): boolean {
+    const v = this.get(key);
     return typeof v === "boolean" ? v : this.bad(key, "true or false");
   }
 
-  oneOf<T extends string>(key: string, allowed: readonly T[], dflt: T): T {
-    const v = this.get(key) ?? dflt;
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T {
+    const v = this.get(key);
     return allowed.includes(v as T) ? (v as T) : this.bad(key, `one of ${allowed.join(", ")}`);
   }
 
@@ -109,101 +103,59 @@ class Fields {
   }
 }
 
-function betaFields(f: Fields, dfltSchedule: BetaSchedule): BetaConfig {
+function betaFields(f: Fields): BetaConfig {
   return {
-    numTrainTimesteps: f.int("num_train_timesteps", 1000, 1),
-    betaStart: f.num("beta_start", 0.0001),
-    betaEnd: f.num("beta_end", 0.02),
-    betaSchedule: f.oneOf("beta_schedule", BETA_SCHEDULES, dfltSchedule),
+    numTrainTimesteps: f.int("num_train_timesteps", 1),
+    betaStart: f.num("beta_start"),
+    betaEnd: f.num("beta_end"),
+    betaSchedule: f.oneOf("beta_schedule", BETA_SCHEDULES),
     trainedBetas: f.numbers("trained_betas"),
   };
 }
 
 function clipFields(f: Fields): SampleClipConfig {
   return {
-    clipSample: f.bool("clip_sample", true),
-    clipSampleRange: f.num("clip_sample_range", 1.0),
-    thresholding: f.bool("thresholding", false),
-    dynamicThresholdingRatio: f.num("dynamic_thresholding_ratio", 0.995),
-    sampleMaxValue: f.num("sample_max_value", 1.0),
+    clipSample: f.bool("clip_sample"),
+    clipSampleRange: f.num("clip_sample_range"),
+    thresholding: f.bool("thresholding"),
+    dynamicThresholdingRatio: f.num("dynamic_thresholding_ratio"),
+    sampleMaxValue: f.num("sample_max_value"),
   };
 }
 
-export function parseDDIMConfig(raw: Raw): DDIMConfig {
-  const f = new Fields(raw, "DDIMScheduler config");
+function spacingFields(f: Fields): SpacingConfig {
   return {
-    ...betaFields(f, "linear"),
+    timestepSpacing: f.oneOf("timestep_spacing", TIMESTEP_SPACINGS),
+    stepsOffset: f.int("steps_offset", 0),
+  };
+}
+
+export function diffusionFields(f: Fields): DiffusionConfig {
+  return {
+    ...betaFields(f),
     ...clipFields(f),
-    setAlphaToOne: f.bool("set_alpha_to_one", true),
-    stepsOffset: f.int("steps_offset", 0, 0),
-    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
-    timestepSpacing: f.oneOf("timestep_spacing", TIMESTEP_SPACINGS, "leading"),
-    rescaleBetasZeroSnr: f.bool("rescale_betas_zero_snr", false),
+    ...spacingFields(f),
+    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES),
   };
 }
 
-export function parseDDPMConfig(raw: Raw): DDPMConfig {
-  const f = new Fields(raw, "DDPMScheduler config");
-  return {
-    ...betaFields(f, "linear"),
-    ...clipFields(f),
-    varianceType: f.oneOf("variance_type", DDPM_VARIANCE_TYPES, "fixed_small"),
-    predictionType: f.oneOf("prediction_type", PREDICTION_TYPES, "epsilon"),
-    timestepSpacing: f.oneOf("timestep_spacing", TIMESTEP_SPACINGS, "leading"),
-    stepsOffset: f.int("steps_offset", 0, 0),
-  };
-}
-
-export function parseUnCLIPConfig(raw: Raw): UnCLIPConfig {
-  const f = new Fields(raw, "UnCLIPScheduler config");
-  return {
-    numTrainTimesteps: f.int("num_train_timesteps", 1000, 2),
-    varianceType: f.oneOf("variance_type", UNCLIP_VARIANCE_TYPES, "fixed_small_log"),
-    clipSample: f.bool("clip_sample", true),
-    clipSampleRange: f.num("clip_sample_range", 1.0),
-    predictionType: f.oneOf("prediction_type", ["epsilon", "sample"] as const, "epsilon"),
-    // The only schedule the reference class accepts.
-    betaSchedule: f.oneOf("beta_schedule", ["squaredcos_cap_v2"] as const, "squaredcos_cap_v2"),
-  };
-}
-
-/** Parses a raw config whose class is given by its `_class_name`. */
-export function parseSchedulerConfig(raw: Raw, source = "scheduler config"): SchedulerConfig {
-  const className = raw._class_name;
-  switch (className) {
-    case "DDIMScheduler":
-      return { className, config: parseDDIMConfig(raw) };
-    case "DDPMScheduler":
-      return { className, config: parseDDPMConfig(raw) };
-    case "UnCLIPScheduler":
-      return { className, config: parseUnCLIPConfig(raw) };
-    default:
-      throw new ConfigError(
-        `${source}: unsupported scheduler class ${JSON.stringify(className)} (supported: ${SCHEDULER_CLASSES.join(", ")})`,
-      );
-  }
+/** How a diffusers scheduler class's config is recognised (`_class_name`) and parsed. */
+export interface ConfigClass<C> {
+  readonly className: string;
+  parse(raw: RawConfig): C;
 }
 
 /** Reads `<dir>/scheduler_config.json`. */
-export function readSchedulerConfig(dir: string): SchedulerConfig {
+export function readRawConfig(dir: string): { path: string; raw: RawConfig } {
   const path = join(dir, "scheduler_config.json");
-  return parseSchedulerConfig(readJson<Raw>(path), path);
+  return { path, raw: readJson<RawConfig>(path) };
 }
 
-export type ReferenceScheduler = DDIMScheduler | DDPMScheduler | UnCLIPScheduler;
-
-export function createScheduler(sc: SchedulerConfig): ReferenceScheduler {
-  switch (sc.className) {
-    case "DDIMScheduler":
-      return new DDIMScheduler(sc.config);
-    case "DDPMScheduler":
-      return new DDPMScheduler(sc.config);
-    case "UnCLIPScheduler":
-      return new UnCLIPScheduler(sc.config);
+/** `<dir>/scheduler_config.json` parsed as a config of `cls`; a config of another class is refused. */
+export function readConfigAs<C>(dir: string, cls: ConfigClass<C>): C {
+  const { path, raw } = readRawConfig(dir);
+  if (raw._class_name !== cls.className) {
+    throw new ConfigError(`${path}: needs a ${cls.className} config, found ${JSON.stringify(raw._class_name)}`);
   }
-}
-
-/** The scheduler described by `<dir>/scheduler_config.json`, its class picked from `_class_name`. */
-export function loadScheduler(dir: string): ReferenceScheduler {
-  return createScheduler(readSchedulerConfig(dir));
+  return cls.parse(raw);
 }

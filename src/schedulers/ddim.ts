@@ -1,46 +1,56 @@
-// DDIMScheduler of diffusers 0.24 (Song et al. 2020): the decoder's default scheduler.
+// DDIMScheduler of diffusers 0.24 (Song et al. 2020), η = 0 as the Kandinsky pipelines run it: the decoder's
+// default scheduler.
 import type { HostTensor } from "../runtime/host-tensor.js";
-import type { NoiseSource } from "../noise/noise-source.js";
-import type { DDIMConfig } from "./config.js";
-import type { StepOptions, StepResult } from "./scheduler.js";
+import { DIFFUSION_DEFAULTS, diffusionFields, Fields, type DiffusionConfig, type RawConfig } from "./config.js";
+import { decoderReference } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, cumprodF32, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
-import { boundOriginal, checkTimestep, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { spacedTimesteps } from "./spacing.js";
+import { alphasCumprod, makeBetas, rescaleZeroTerminalSnr } from "./betas.js";
+import { boundOriginal, noiseLevels, predictOriginal, splitModelOutput } from "./sample-ops.js";
+import { f32 } from "../f32/scalar.js";
 
-const f32 = Math.fround;
+export interface DDIMConfig extends DiffusionConfig {
+  setAlphaToOne: boolean;
+  rescaleBetasZeroSnr: boolean;
+}
 
-export class DDIMScheduler extends CumprodScheduler {
+/** DDIMScheduler.__init__'s defaults (diffusers 0.24), by config key. */
+export const DDIM_DEFAULTS: Readonly<RawConfig> = {
+  ...DIFFUSION_DEFAULTS,
+  set_alpha_to_one: true,
+  rescale_betas_zero_snr: false,
+};
+
+export function parseDDIMConfig(raw: RawConfig): DDIMConfig {
+  const f = new Fields(raw, DDIM_DEFAULTS, "DDIMScheduler config");
+  return {
+    ...diffusionFields(f),
+    setAlphaToOne: f.bool("set_alpha_to_one"),
+    rescaleBetasZeroSnr: f.bool("rescale_betas_zero_snr"),
+  };
+}
+
+export class DDIMScheduler extends CumprodScheduler<DDIMConfig> {
   readonly name = "ddim";
-  readonly wantsVariance = false;
-  readonly config: DDIMConfig;
   /** ᾱ used past the last step: 1, or ᾱ_0 when set_alpha_to_one is false. */
   readonly finalAlphaCumprod: number;
-  private numInferenceSteps: number | undefined;
 
   constructor(config: DDIMConfig) {
     const betas = makeBetas(config);
-    super(cumprodF32(alphasFromBetas(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas)));
-    this.config = config;
+    super(config, alphasCumprod(config.rescaleBetasZeroSnr ? rescaleZeroTerminalSnr(betas) : betas));
     this.finalAlphaCumprod = config.setAlphaToOne ? 1 : this.alphasCumprod[0];
   }
 
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.steps = spacedTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset);
-    this.numInferenceSteps = numInferenceSteps;
+  chain(numInferenceSteps: number): TimestepChain {
+    return this.strideChain(this.config, numInferenceSteps, (t, prevT, out, x) => this.step(t, prevT, out, x));
   }
 
-  step(modelOutput: HostTensor, t: number, sample: HostTensor, noise: NoiseSource, opts: StepOptions = {}): StepResult {
-    if (this.numInferenceSteps === undefined) throw new Error("DDIMScheduler.step: call setTimesteps first");
+  private step(t: number, prevT: number, modelOutput: HostTensor, sample: HostTensor): StepResult {
     const c = this.config;
-    checkTimestep(t, c.numTrainTimesteps);
-    const eta = opts.eta ?? 0;
-    const prevT = t - Math.floor(c.numTrainTimesteps / this.numInferenceSteps);
     const alphaProd = this.alphasCumprod[t];
     const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
     const { sqrtAlpha, sqrtBeta } = noiseLevels(alphaProd);
-    const m = splitModelOutput("DDIMScheduler.step", modelOutput, sample, false).prediction, x = sample.data;
+    const m = splitModelOutput("DDIMScheduler", modelOutput, sample, false).prediction, x = sample.data;
 
     const x0 = boundOriginal(predictOriginal(c.predictionType, m, x, alphaProd), sample.shape, c);
     // The noise direction the update follows, from the unbounded prediction (use_clipped_model_output off).
@@ -57,18 +67,13 @@ export class DDIMScheduler extends CumprodScheduler {
         break;
     }
 
-    // σ_t(η) of formula (16); η = 0 gives the deterministic DDIM update.
-    const betaProdPrev = f32(1 - alphaProdPrev);
-    const variance = f32(f32(betaProdPrev / f32(1 - alphaProd)) * f32(1 - f32(alphaProd / alphaProdPrev)));
-    const std = f32(f32(eta) * f32(Math.sqrt(variance)));
-    const dirCoef = f32(Math.sqrt(f32(betaProdPrev - f32(std * std))));
+    // Formula (12) with σ_t = 0 (η = 0): deterministic, no noise drawn.
+    const dirCoef = f32(Math.sqrt(f32(1 - alphaProdPrev)));
     const x0Coef = f32(Math.sqrt(alphaProdPrev));
     const prev = x0.map((v, i) => f32(x0Coef * v) + f32(dirCoef * eps[i]));
-    if (eta > 0) {
-      const z = noise.randn(sample.shape, "scheduling_ddim.step");
-      for (let i = 0; i < prev.length; i++) prev[i] += f32(std * z[i]);
-    }
     return { prevSample: prev, predOriginalSample: x0 };
   }
-
 }
+
+/** Configured by `scheduler/` of a decoder repo. */
+export const DDIM = decoderReference({ className: "DDIMScheduler", parse: parseDDIMConfig }, "scheduler", (c) => new DDIMScheduler(c));

@@ -1,53 +1,69 @@
 // DDPMScheduler of diffusers 0.24 (Ho et al. 2020), including the learned-range variance Kandinsky's UNet predicts.
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import type { DDPMConfig } from "./config.js";
-import type { StepResult } from "./scheduler.js";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import {
+  DIFFUSION_DEFAULTS, diffusionFields, Fields, readConfigAs, readRawConfig, type BetaConfig, type DiffusionConfig, type RawConfig,
+} from "./config.js";
+import { decoderReference, type DecoderFolders, type SchedulerDefinition } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, cumprodF32, makeBetas } from "./betas.js";
-import { boundOriginal, checkTimestep, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { spacedTimesteps } from "./spacing.js";
-import { expF32 } from "./torch-math.js";
+import { alphasCumprod, makeBetas } from "./betas.js";
+import { boundOriginal, learnedRangeStd, posteriorMean, predictOriginal, splitModelOutput } from "./sample-ops.js";
+import { f32 } from "../f32/scalar.js";
+import { expF32 } from "../f32/sleef.js";
 
-const f32 = Math.fround;
+/** DDPM's variance types; "fixed_large_log" is left out: the reference takes the square root of a log there (NaN). */
+export const DDPM_VARIANCE_TYPES = ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"] as const;
+export type DDPMVarianceType = (typeof DDPM_VARIANCE_TYPES)[number];
 
-export class DDPMScheduler extends CumprodScheduler {
+export interface DDPMConfig extends DiffusionConfig {
+  varianceType: DDPMVarianceType;
+}
+
+/** DDPMScheduler.__init__'s defaults (diffusers 0.24), by config key. */
+export const DDPM_DEFAULTS: Readonly<RawConfig> = {
+  ...DIFFUSION_DEFAULTS,
+  variance_type: "fixed_small",
+};
+
+/** Also DDPMScheduler.from_config of another scheduler's config: the keys DDPM shares are read, the rest default. */
+export function parseDDPMConfig(raw: RawConfig): DDPMConfig {
+  const f = new Fields(raw, DDPM_DEFAULTS, "DDPMScheduler config");
+  return {
+    ...diffusionFields(f),
+    varianceType: f.oneOf("variance_type", DDPM_VARIANCE_TYPES),
+  };
+}
+
+export class DDPMScheduler extends CumprodScheduler<DDPMConfig> {
   readonly name = "ddpm";
-  readonly config: DDPMConfig;
-  private numInferenceSteps: number | undefined;
 
   constructor(config: DDPMConfig) {
-    super(cumprodF32(alphasFromBetas(makeBetas(config))));
-    this.config = config;
+    super(config, alphasCumprod(makeBetas(config)));
   }
 
-  get wantsVariance(): boolean {
+  /** Whether the model output's second half (a learned variance) is read. */
+  get learnedVariance(): boolean {
     return this.config.varianceType === "learned" || this.config.varianceType === "learned_range";
   }
 
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.steps = spacedTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset);
-    this.numInferenceSteps = numInferenceSteps;
+  chain(numInferenceSteps: number): TimestepChain {
+    return this.strideChain(this.config, numInferenceSteps, (t, prevT, out, x, noise) => this.step(t, prevT, out, x, noise));
   }
 
-  step(modelOutput: HostTensor, t: number, sample: HostTensor, noise: NoiseSource): StepResult {
+  private step(t: number, prevT: number, modelOutput: HostTensor, sample: HostTensor, noise: NoiseSource): StepResult {
     const c = this.config;
-    checkTimestep(t, c.numTrainTimesteps);
-    const { prediction, variance: predictedVariance } = splitModelOutput("DDPMScheduler.step", modelOutput, sample, this.wantsVariance);
+    const { prediction, variance: predictedVariance } = splitModelOutput("DDPMScheduler", modelOutput, sample, this.learnedVariance);
 
-    // Without set_timesteps the chain is the full training one (prev = t - 1).
-    const prevT = t - Math.floor(c.numTrainTimesteps / (this.numInferenceSteps ?? c.numTrainTimesteps));
     const alphaProd = this.alphasCumprod[t];
     const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
     const betaProd = f32(1 - alphaProd), betaProdPrev = f32(1 - alphaProdPrev);
     const currentAlpha = f32(alphaProd / alphaProdPrev), currentBeta = f32(1 - currentAlpha);
 
     const x0 = boundOriginal(predictOriginal(c.predictionType, prediction, sample.data, alphaProd), sample.shape, c);
-    // Formula (7) of the DDPM paper: the posterior mean's coefficients for x_0 and x_t.
-    const x0Coef = f32(f32(f32(Math.sqrt(alphaProdPrev)) * currentBeta) / betaProd);
-    const sampleCoef = f32(f32(f32(Math.sqrt(currentAlpha)) * betaProdPrev) / betaProd);
-    const prev = x0.map((v, i) => f32(x0Coef * v) + f32(sampleCoef * sample.data[i]));
+    const prev = posteriorMean(x0, sample.data, alphaProd, alphaProdPrev, currentAlpha, currentBeta);
 
     if (t > 0) {
       const z = noise.randn(sample.shape, "scheduling_ddpm.step");
@@ -85,5 +101,40 @@ export class DDPMScheduler extends CumprodScheduler {
       }
     }
   }
-
 }
+
+/** Configured by `ddpm_scheduler/` of a decoder repo. */
+const DDPM_CLASS = { className: "DDPMScheduler", parse: parseDDPMConfig };
+const own = decoderReference(DDPM_CLASS, "ddpm_scheduler", (c) => new DDPMScheduler(c));
+
+const sameBetas = (a: BetaConfig, b: BetaConfig) =>
+  a.numTrainTimesteps === b.numTrainTimesteps && a.betaStart === b.betaStart && a.betaEnd === b.betaEnd &&
+  a.betaSchedule === b.betaSchedule && JSON.stringify(a.trainedBetas) === JSON.stringify(b.trainedBetas);
+
+/**
+ * DDPM for a decoder repo: its `ddpm_scheduler/`. Without one (the inpainting repo has none): the text-to-image
+ * decoder's when that was trained on the same betas, else what diffusers' `DDPMScheduler.from_config(pipe.scheduler
+ * .config)` builds from the repo's own `scheduler/` (its betas, clipping and timestep spacing; DDPM's defaults for the
+ * rest). Either fallback is noted.
+ */
+function ddpmDecoderConfig(from: DecoderFolders): DDPMConfig {
+  const { repoDir, textToImageDir } = from;
+  if (existsSync(join(repoDir, "ddpm_scheduler", "scheduler_config.json"))) return own.decoderConfig(from);
+  const base = join(repoDir, "scheduler");
+  const fromBase = parseDDPMConfig(readRawConfig(base).raw);
+  const lacking = `${repoDir} has no ddpm_scheduler/`;
+  let why = "";
+  const lender = textToImageDir && resolve(textToImageDir) !== resolve(repoDir) ? join(textToImageDir, "ddpm_scheduler") : undefined;
+  if (lender && existsSync(join(lender, "scheduler_config.json"))) {
+    const config = readConfigAs(lender, DDPM_CLASS);
+    if (sameBetas(config, fromBase)) {
+      from.onNote?.(`${lacking}: ddpm uses the text-to-image decoder's ${lender} (same training betas)`);
+      return config;
+    }
+    why = ` (the text-to-image decoder's ${lender} has other betas)`;
+  }
+  from.onNote?.(`${lacking}: ddpm is DDPMScheduler.from_config of ${base}, its betas with variance_type ${fromBase.varianceType}${why}`);
+  return fromBase;
+}
+
+export const DDPM = { ...own, decoderConfig: ddpmDecoderConfig } satisfies SchedulerDefinition<DDPMConfig>;

@@ -2,18 +2,16 @@
 // model, without Karras sigmas. This one is OUR addition for fast sampling (~20-30 steps), not a port of a
 // diffusers class and not part of the reference parity: deterministic, no noise drawn.
 import type { HostTensor } from "../runtime/host-tensor.js";
-import type { NoiseSource } from "../noise/noise-source.js";
-import type { BetaConfig, TimestepSpacing } from "./config.js";
-import type { StepResult } from "./scheduler.js";
+import { ConfigError } from "../weights/config.js";
+import type { BetaConfig, SpacingConfig } from "./config.js";
+import type { DecoderFolders, SchedulerDefinition } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, cumprodF32, makeBetas } from "./betas.js";
-import { checkTimestep, splitModelOutput } from "./sample-ops.js";
-import { spacedTimesteps } from "./spacing.js";
+import { alphasCumprod, makeBetas } from "./betas.js";
+import { splitModelOutput } from "./sample-ops.js";
+import { DDIM } from "./ddim.js";
 
-export interface DPMSolverPP2MConfig extends BetaConfig {
-  timestepSpacing: TimestepSpacing;
-  stepsOffset: number;
-}
+export interface DPMSolverPP2MConfig extends BetaConfig, SpacingConfig {}
 
 /** α_t = √ᾱ_t, σ_t = √(1-ᾱ_t), λ_t = log(α_t / σ_t) (half the log-SNR). */
 interface Level {
@@ -22,22 +20,17 @@ interface Level {
   lambda: number;
 }
 
-export class DPMSolverPP2MScheduler extends CumprodScheduler {
+/** One walk's memory: the last step taken and its x_0 estimate, for the second-order correction. */
+interface Memory {
+  k?: number;
+  x0?: Float64Array;
+}
+
+export class DPMSolverPP2MScheduler extends CumprodScheduler<DPMSolverPP2MConfig> {
   readonly name = "dpmpp_2m";
-  readonly wantsVariance = false;
-  readonly config: DPMSolverPP2MConfig;
-  /** The previous step's x_0 estimate, for the second-order correction. */
-  private previous: { index: number; x0: Float64Array } | undefined;
 
   constructor(config: DPMSolverPP2MConfig) {
-    super(cumprodF32(alphasFromBetas(makeBetas(config))));
-    this.config = config;
-  }
-
-  setTimesteps(numInferenceSteps: number): void {
-    const c = this.config;
-    this.steps = spacedTimesteps(c.timestepSpacing, c.numTrainTimesteps, numInferenceSteps, c.stepsOffset);
-    this.previous = undefined;
+    super(config, alphasCumprod(makeBetas(config)));
   }
 
   private level(t: number): Level {
@@ -47,34 +40,48 @@ export class DPMSolverPP2MScheduler extends CumprodScheduler {
   }
 
   /**
-   * Moves from timesteps[i] = t to timesteps[i + 1], or to the clean sample after the last one. `t` must be
-   * one of `timesteps`; a chain may start mid-list (img2img).
+   * Each step moves from schedule[k] to schedule[k + 1], or to the clean sample after the last one; a chain
+   * may start mid-schedule (img2img), its first step then first order.
    */
-  step(modelOutput: HostTensor, t: number, sample: HostTensor, _noise: NoiseSource): StepResult {
-    checkTimestep(t, this.config.numTrainTimesteps);
-    const i = this.steps.indexOf(t);
-    if (i < 0) throw new RangeError(`DPMSolverPP2MScheduler.step: timestep ${t} is not in the chain (call setTimesteps first)`);
-    const eps = splitModelOutput("DPMSolverPP2MScheduler.step", modelOutput, sample, false).prediction;
+  chain(numInferenceSteps: number): TimestepChain {
+    const schedule = this.spaced(this.config, numInferenceSteps);
+    return this.makeChain(schedule, () => {
+      const memory: Memory = {};
+      return (k, out, x) => this.step(schedule, k, out, x, memory);
+    });
+  }
+
+  private step(schedule: readonly number[], k: number, modelOutput: HostTensor, sample: HostTensor, memory: Memory): StepResult {
+    const eps = splitModelOutput("DPMSolverPP2MScheduler", modelOutput, sample, false).prediction;
     const x = sample.data;
-    const cur = this.level(t);
-    const x0 = Float64Array.from(x, (v, k) => (v - cur.sigma * eps[k]) / cur.alpha);
-    const previous = this.previous;
-    this.previous = { index: i, x0 };
+    const cur = this.level(schedule[k]);
+    const x0 = Float64Array.from(x, (v, i) => (v - cur.sigma * eps[i]) / cur.alpha);
+    const previousX0 = memory.k === k - 1 ? memory.x0 : undefined;
+    Object.assign(memory, { k, x0 });
 
     // Last step: the target is clean (α 1, σ 0, λ ∞), where the update collapses to the x_0 estimate.
-    if (i === this.steps.length - 1) return { prevSample: Float32Array.from(x0), predOriginalSample: Float32Array.from(x0) };
+    if (k === schedule.length - 1) return { prevSample: Float32Array.from(x0), predOriginalSample: Float32Array.from(x0) };
 
-    const next = this.level(this.steps[i + 1]);
+    const next = this.level(schedule[k + 1]);
     const h = next.lambda - cur.lambda;
     const decay = next.sigma / cur.sigma, gain = -next.alpha * Math.expm1(-h);
     let d: ArrayLike<number> = x0;
-    if (previous && previous.index === i - 1) {
+    if (previousX0) {
       // Second order (midpoint form): D = x0 + (x0 - x0_prev) / (2r), r = h_prev / h.
-      const r = (cur.lambda - this.level(this.steps[i - 1]).lambda) / h;
-      d = x0.map((v, k) => v + (v - previous.x0[k]) / (2 * r));
+      const r = (cur.lambda - this.level(schedule[k - 1]).lambda) / h;
+      d = x0.map((v, i) => v + (v - previousX0[i]) / (2 * r));
     }
-    const prev = Float32Array.from(x, (v, k) => decay * v + gain * d[k]);
+    const prev = Float32Array.from(x, (v, i) => decay * v + gain * d[i]);
     return { prevSample: prev, predOriginalSample: Float32Array.from(x0) };
   }
-
 }
+
+export const DPMPP_2M = {
+  /** The betas and timestep spacing of the decoder's DDIM config (`scheduler/`). */
+  decoderConfig(from: DecoderFolders): DPMSolverPP2MConfig {
+    const { rescaleBetasZeroSnr, numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, timestepSpacing, stepsOffset } = DDIM.decoderConfig(from);
+    if (rescaleBetasZeroSnr) throw new ConfigError(`${from.repoDir}/scheduler: dpmpp_2m does not support rescale_betas_zero_snr`);
+    return { numTrainTimesteps, betaStart, betaEnd, betaSchedule, trainedBetas, timestepSpacing, stepsOffset };
+  },
+  create: (config: DPMSolverPP2MConfig) => new DPMSolverPP2MScheduler(config),
+} satisfies SchedulerDefinition<DPMSolverPP2MConfig>;

@@ -1,9 +1,9 @@
 // Element-wise pieces the schedulers share, in float32 operation by operation as torch evaluates them.
-import type { HostTensor } from "../runtime/host-tensor.js";
+import { splitChannels, type HostTensor } from "../runtime/host-tensor.js";
 import type { PredictionType, SampleClipConfig } from "./config.js";
-import { expF32 } from "./torch-math.js";
-
-const f32 = Math.fround;
+import { f32 } from "../f32/scalar.js";
+import { expF32 } from "../f32/sleef.js";
+import { quantileF32 } from "../f32/torch-ops.js";
 
 /** The per-timestep scalars √ᾱ_t and √(1-ᾱ_t), as float32 0-d tensors. */
 export function noiseLevels(alphaProd: number): { sqrtAlpha: number; sqrtBeta: number } {
@@ -23,14 +23,15 @@ export function predictOriginal(type: PredictionType, modelOutput: Float32Array,
   }
 }
 
-/** Linear-interpolated quantile of float32 values, as torch.quantile (float32 rank and lerp). */
-function quantileF32(values: Float32Array, q: number): number {
-  const sorted = values.slice().sort();
-  const rank = f32(f32(q) * (sorted.length - 1));
-  const lo = Math.floor(rank);
-  const w = f32(rank - lo);
-  const a = sorted[lo], b = sorted[Math.min(lo + 1, sorted.length - 1)];
-  return w < 0.5 ? f32(a + f32(w * f32(b - a))) : f32(b - f32(f32(b - a) * f32(1 - w)));
+/**
+ * Formula (7) of the DDPM paper: the posterior mean of x_{t-1} given x_0 and x_t, for a step from ᾱ_t to
+ * ᾱ_prev whose own α and β = 1 - α are given.
+ */
+export function posteriorMean(x0: Float32Array, sample: Float32Array, alphaProd: number, alphaProdPrev: number, alpha: number, beta: number): Float32Array {
+  const betaProd = f32(1 - alphaProd), betaProdPrev = f32(1 - alphaProdPrev);
+  const x0Coef = f32(f32(f32(Math.sqrt(alphaProdPrev)) * beta) / betaProd);
+  const sampleCoef = f32(f32(f32(Math.sqrt(alpha)) * betaProdPrev) / betaProd);
+  return x0.map((v, i) => f32(x0Coef * v) + f32(sampleCoef * sample[i]));
 }
 
 /**
@@ -89,22 +90,21 @@ export function checkTimestep(t: number, numTrain: number): void {
 }
 
 /**
- * The model output's prediction (eps, x0, v) and, for a scheduler with a learned variance, its variance half:
- * such a scheduler needs an output of 2C channels for a sample of C; any other needs exactly C.
+ * The part of the model output a scheduler reads: the prediction (eps, x0, v) and, for a scheduler with a
+ * learned variance, the variance half. An output of 2C channels for a sample of C is [prediction, variance]
+ * (the Kandinsky UNet's); one of C channels is the prediction alone, which a learned variance cannot use.
  */
 export function splitModelOutput(who: string, modelOutput: HostTensor, sample: HostTensor, learnedVariance: boolean): { prediction: Float32Array; variance?: Float32Array } {
   const channels = sample.shape[1];
-  if (learnedVariance) {
-    if (modelOutput.shape[1] !== 2 * channels || modelOutput.data.length !== 2 * sample.data.length) {
-      throw new RangeError(`${who}: a learned variance needs the model output's variance half (${2 * channels} channels), got [${modelOutput.shape}] for sample [${sample.shape}]`);
-    }
-    const [prediction, variance] = splitChannels(modelOutput, channels);
-    return { prediction: prediction.data, variance: variance.data };
+  if (modelOutput.data.length === sample.data.length) {
+    if (learnedVariance) throw new RangeError(`${who}: a learned variance needs the model output's variance half (${2 * channels} channels), got [${modelOutput.shape}] for sample [${sample.shape}]`);
+    return { prediction: modelOutput.data };
   }
-  if (modelOutput.data.length !== sample.data.length) {
-    throw new RangeError(`${who}: model output [${modelOutput.shape}] does not match sample [${sample.shape}] (pass the first ${channels} channels only)`);
+  if (modelOutput.shape[1] !== 2 * channels || modelOutput.data.length !== 2 * sample.data.length) {
+    throw new RangeError(`${who}: model output [${modelOutput.shape}] is neither the sample's shape [${sample.shape}] nor its ${2 * channels}-channel [prediction, variance]`);
   }
-  return { prediction: modelOutput.data };
+  const [prediction, variance] = splitChannels(modelOutput, channels);
+  return learnedVariance ? { prediction: prediction.data, variance: variance.data } : { prediction: prediction.data };
 }
 
 /**
@@ -116,21 +116,4 @@ export function learnedRangeStd(v: Float32Array, minLog: number, maxLog: number)
     const frac = f32(f32(x + 1) / 2);
     return expF32(f32(0.5 * f32(f32(frac * maxLog) + f32(f32(1 - frac) * minLog))));
   });
-}
-
-/** Splits dim 1 of an N-d tensor at `c`: [first c channels, the rest]. */
-export function splitChannels(t: HostTensor, c: number): [HostTensor, HostTensor] {
-  const [batch, channels, ...rest] = t.shape;
-  if (!(c > 0 && c < channels)) throw new RangeError(`cannot split ${channels} channels at ${c}`);
-  const inner = rest.reduce((a, b) => a * b, 1);
-  const a = new Float32Array(batch * c * inner), b = new Float32Array(batch * (channels - c) * inner);
-  for (let n = 0; n < batch; n++) {
-    const src = n * channels * inner;
-    a.set(t.data.subarray(src, src + c * inner), n * c * inner);
-    b.set(t.data.subarray(src + c * inner, src + channels * inner), n * (channels - c) * inner);
-  }
-  return [
-    { data: a, shape: [batch, c, ...rest] },
-    { data: b, shape: [batch, channels - c, ...rest] },
-  ];
 }

@@ -1,6 +1,6 @@
 // Inference timestep lists, as numpy computes them in diffusers 0.24's set_timesteps.
 import type { TimestepSpacing } from "./config.js";
-import { roundHalfEven } from "../math.js";
+import { roundHalfEven } from "../f32/scalar.js";
 
 /**
  * np.arange(start, stop, step) for floats: length ceil((stop - start) / step); values start + i * delta with

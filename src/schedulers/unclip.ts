@@ -1,55 +1,82 @@
 // UnCLIPScheduler of diffusers 0.24: the prior's scheduler (cosine schedule, predicts x_0 directly).
 import type { HostTensor } from "../runtime/host-tensor.js";
 import type { NoiseSource } from "../noise/noise-source.js";
-import type { UnCLIPConfig } from "./config.js";
-import type { StepOptions, StepResult } from "./scheduler.js";
+import { Fields, type ConfigClass, type RawConfig } from "./config.js";
+import type { SchedulerDefinition } from "./scheduler.js";
+import type { StepResult, TimestepChain } from "./chain.js";
 import { CumprodScheduler } from "./base.js";
-import { alphasFromBetas, betasForAlphaBar, cumprodF32 } from "./betas.js";
-import { checkTimestep, clamp, learnedRangeStd, predictOriginal, splitModelOutput } from "./sample-ops.js";
-import { roundHalfEven } from "../math.js";
-import { expF32 } from "./torch-math.js";
+import { alphasFromBetas, betasForAlphaBar } from "./betas.js";
+import { clamp, learnedRangeStd, posteriorMean, predictOriginal, splitModelOutput } from "./sample-ops.js";
+import { f32, roundHalfEven } from "../f32/scalar.js";
+import { expF32 } from "../f32/sleef.js";
+import { cumprodF32 } from "../f32/torch-ops.js";
 
-const f32 = Math.fround;
+export const UNCLIP_VARIANCE_TYPES = ["fixed_small_log", "learned_range"] as const;
+export type UnCLIPVarianceType = (typeof UNCLIP_VARIANCE_TYPES)[number];
 
-export class UnCLIPScheduler extends CumprodScheduler {
+export interface UnCLIPConfig {
+  numTrainTimesteps: number;
+  varianceType: UnCLIPVarianceType;
+  clipSample: boolean;
+  clipSampleRange: number;
+  predictionType: "epsilon" | "sample";
+  betaSchedule: "squaredcos_cap_v2";
+}
+
+/** UnCLIPScheduler.__init__'s defaults (diffusers 0.24), by config key. */
+export const UNCLIP_DEFAULTS: Readonly<RawConfig> = {
+  num_train_timesteps: 1000,
+  variance_type: "fixed_small_log",
+  clip_sample: true,
+  clip_sample_range: 1.0,
+  prediction_type: "epsilon",
+  beta_schedule: "squaredcos_cap_v2",
+};
+
+export function parseUnCLIPConfig(raw: RawConfig): UnCLIPConfig {
+  const f = new Fields(raw, UNCLIP_DEFAULTS, "UnCLIPScheduler config");
+  return {
+    numTrainTimesteps: f.int("num_train_timesteps", 2),
+    varianceType: f.oneOf("variance_type", UNCLIP_VARIANCE_TYPES),
+    clipSample: f.bool("clip_sample"),
+    clipSampleRange: f.num("clip_sample_range"),
+    predictionType: f.oneOf("prediction_type", ["epsilon", "sample"] as const),
+    // The only schedule the reference class accepts.
+    betaSchedule: f.oneOf("beta_schedule", ["squaredcos_cap_v2"] as const),
+  };
+}
+
+export class UnCLIPScheduler extends CumprodScheduler<UnCLIPConfig> {
   readonly name = "unclip";
-  readonly config: UnCLIPConfig;
   readonly betas: Float32Array;
   readonly alphas: Float32Array;
 
   constructor(config: UnCLIPConfig) {
     const betas = betasForAlphaBar(config.numTrainTimesteps);
     const alphas = alphasFromBetas(betas);
-    super(cumprodF32(alphas));
-    this.config = config;
+    super(config, cumprodF32(alphas));
     this.betas = betas;
     this.alphas = alphas;
   }
 
-  get wantsVariance(): boolean {
-    return this.config.varianceType === "learned_range";
-  }
-
-  /** N timesteps evenly from T-1 down to 0: round(i * (T-1)/(N-1)), half to even, reversed. */
-  setTimesteps(numInferenceSteps: number): void {
+  /**
+   * N timesteps evenly from T-1 down to 0: round(i * (T-1)/(N-1)), half to even, reversed. Each step moves to
+   * the next timestep of the chain, the last one to t - 1 (the prior pipeline passes prev_timestep=None there).
+   */
+  chain(numInferenceSteps: number): TimestepChain {
     const T = this.config.numTrainTimesteps;
     if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 2 || numInferenceSteps > T) {
       throw new RangeError(`UnCLIPScheduler: num_inference_steps must be an integer in [2, ${T}], got ${numInferenceSteps}`);
     }
     const ratio = (T - 1) / (numInferenceSteps - 1);
-    this.steps = Array.from({ length: numInferenceSteps }, (_, i) => roundHalfEven(i * ratio)).reverse();
+    const schedule = Array.from({ length: numInferenceSteps }, (_, i) => roundHalfEven(i * ratio)).reverse();
+    return this.makeChain(schedule, () => (k, out, x, noise) => this.step(schedule[k], schedule[k + 1] ?? schedule[k] - 1, out, x, noise));
   }
 
-  /**
-   * Steps from `t` to `opts.prevTimestep` (the next timestep of the chain; t - 1 when left out, which is what
-   * the prior pipeline passes on its last step).
-   */
-  step(modelOutput: HostTensor, t: number, sample: HostTensor, noise: NoiseSource, opts: StepOptions = {}): StepResult {
+  private step(t: number, prevT: number, modelOutput: HostTensor, sample: HostTensor, noise: NoiseSource): StepResult {
     const c = this.config;
-    checkTimestep(t, c.numTrainTimesteps);
-    const prevT = opts.prevTimestep ?? t - 1;
-    if (!Number.isInteger(prevT) || prevT >= t) throw new RangeError(`UnCLIPScheduler.step: prevTimestep ${prevT} must be an integer below t=${t}`);
-    const { prediction, variance: predictedVariance } = splitModelOutput("UnCLIPScheduler.step", modelOutput, sample, this.wantsVariance);
+    const learned = c.varianceType === "learned_range";
+    const { prediction, variance: predictedVariance } = splitModelOutput("UnCLIPScheduler", modelOutput, sample, learned);
 
     const alphaProd = this.alphasCumprod[t];
     const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
@@ -60,9 +87,7 @@ export class UnCLIPScheduler extends CumprodScheduler {
 
     const x0 = predictOriginal(c.predictionType, prediction, sample.data, alphaProd);
     if (c.clipSample) clamp(x0, c.clipSampleRange);
-    const x0Coef = f32(f32(f32(Math.sqrt(alphaProdPrev)) * beta) / betaProd);
-    const sampleCoef = f32(f32(f32(Math.sqrt(alpha)) * betaProdPrev) / betaProd);
-    const prev = x0.map((v, i) => f32(x0Coef * v) + f32(sampleCoef * sample.data[i]));
+    const prev = posteriorMean(x0, sample.data, alphaProd, alphaProdPrev, alpha, beta);
 
     if (t > 0) {
       const z = noise.randn(sample.shape, "scheduling_unclip.step");
@@ -77,5 +102,9 @@ export class UnCLIPScheduler extends CumprodScheduler {
     }
     return { prevSample: prev, predOriginalSample: x0 };
   }
-
 }
+
+export const UNCLIP = {
+  reference: { className: "UnCLIPScheduler", parse: parseUnCLIPConfig } satisfies ConfigClass<UnCLIPConfig>,
+  create: (config: UnCLIPConfig) => new UnCLIPScheduler(config),
+} satisfies SchedulerDefinition<UnCLIPConfig>;

@@ -1,13 +1,23 @@
 // Image inputs arrive as data URLs or http(s) URLs, as Cog's file inputs do; remote ones are fetched with
-// a size and a time limit so one slow or huge download cannot stall the server.
-const MAX_IMAGE_BYTES = 16 * 1024 * 1024;
-const FETCH_TIMEOUT_MS = 15_000;
+// a size and a time limit so one slow or huge download cannot stall the server, and through the UrlPolicy.
+import { discard, outbound } from "./outbound.js";
+import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
+
+export interface ImageUrlLimits {
+  /** Largest image, as a data URL or a download. */
+  maxBytes: number;
+  /** Time to download one, redirects included. */
+  timeoutMs: number;
+}
+
+export const IMAGE_URL_LIMITS: ImageUrlLimits = { maxBytes: 16 * 1024 * 1024, timeoutMs: 15_000 };
 
 const DATA_URL = /^data:([^,]*?)(;base64)?,(.*)$/s;
 
 /** The bytes a data: or http(s): URL names; errors say why in words a client can act on. */
-export async function readImageUrl(url: string): Promise<Uint8Array> {
-  const tooBig = () => new Error(`is larger than ${MAX_IMAGE_BYTES / 2 ** 20} MiB`);
+export async function readImageUrl(url: string, policy: UrlPolicy, limits = IMAGE_URL_LIMITS): Promise<Uint8Array> {
+  const { maxBytes, timeoutMs } = limits;
+  const tooBig = () => new Error(`is larger than ${maxBytes / 2 ** 20} MiB`);
   if (url.startsWith("data:")) {
     const m = DATA_URL.exec(url);
     if (!m) throw new Error("is not a valid data URL (data:[<type>][;base64],<data>)");
@@ -18,35 +28,45 @@ export async function readImageUrl(url: string): Promise<Uint8Array> {
       throw new Error("is not a valid data URL: bad percent-encoding");
     }
     if (bytes.length === 0) throw new Error("is an empty data URL");
-    if (bytes.length > MAX_IMAGE_BYTES) throw tooBig();
+    if (bytes.length > maxBytes) throw tooBig();
     return bytes;
   }
-  let res: Response;
+  const signal = AbortSignal.timeout(timeoutMs);
+  const failed = (e: Error) => {
+    if (e instanceof UrlRefusedError) return new Error(`is not fetched: ${e.message}`);
+    return new Error(`could not be downloaded: ${signal.aborted ? `took longer than ${timeoutMs / 1000} s` : e.message}`);
+  };
+  let parsed: URL;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-  } catch (e) {
-    const why = (e as Error).name === "TimeoutError" ? `took longer than ${FETCH_TIMEOUT_MS / 1000} s` : (e as Error).message;
-    throw new Error(`could not be downloaded: ${why}`);
+    parsed = new URL(url);
+  } catch {
+    throw new Error("is not a valid URL");
   }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
+  const res = await outbound(parsed, { signal, policy }).catch((e: Error) => {
+    throw failed(e);
+  });
+  if (!res.ok) {
+    discard(res);
     throw new Error(`could not be downloaded: HTTP ${res.status}`);
   }
-  if (Number(res.headers.get("content-length") ?? 0) > MAX_IMAGE_BYTES) {
-    await res.body.cancel();
+  if (Number(res.headers["content-length"] ?? 0) > maxBytes) {
+    res.body.destroy();
     throw tooBig();
   }
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let size = 0;
   try {
-    for await (const chunk of res.body) {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_IMAGE_BYTES) throw tooBig();
+      if (size > maxBytes) {
+        res.body.destroy();
+        throw tooBig();
+      }
       chunks.push(chunk);
     }
   } catch (e) {
-    if (size > MAX_IMAGE_BYTES) throw e;
-    throw new Error(`could not be downloaded: ${(e as Error).message}`);
+    if (size > maxBytes) throw e;
+    throw failed(e as Error);
   }
   return Buffer.concat(chunks);
 }

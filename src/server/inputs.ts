@@ -1,82 +1,78 @@
-// A schema-valid Input -> the library's GenerateRequest: images fetched and decoded, the checks a JSON
-// schema cannot express (what each task needs) made here, each failure naming its field.
-import { decodeImage, decodeMask } from "../image/io.js";
-import type { GrayImage, RgbImage } from "../image/rgb.js";
-import type { GenerateRequest, MixItem } from "../pipelines/kandinsky.js";
+// A schema-valid Cog input -> the library's request: fields by their Cog names (the table's), images fetched
+// and decoded, then admitted (admit.ts: every check of the table, this server's limits), each failure naming
+// its Cog field.
+import { decodeImage, decodeMask, ImageTooLargeError } from "../image/io.js";
+import { apiNames, FIELD_KEYS, FIELDS, type FieldKey, type FieldSpec, type MixItem } from "../request/fields.js";
+import { RequestError } from "../request/resolve.js";
+import { admitRequest, type AdmitOptions, type Admitted } from "./admit.js";
 import { InputError } from "./errors.js";
 import { readImageUrl } from "./image-url.js";
 import type { Input } from "./schema.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 type Loc = (string | number)[];
 
-async function load<T>(url: string, loc: Loc, decode: (b: Uint8Array) => Promise<T>): Promise<T> {
+export interface InputOptions extends AdmitOptions {
+  /** Largest image input, read from its header before it is decoded. */
+  maxInputPixels: number;
+  urlPolicy: UrlPolicy;
+}
+
+type Decode<T> = (b: Uint8Array, o: { maxPixels: number }) => Promise<T>;
+
+async function load<T>(url: string, loc: Loc, decode: Decode<T>, o: InputOptions): Promise<T> {
   let bytes: Uint8Array;
   try {
-    bytes = await readImageUrl(url);
+    bytes = await readImageUrl(url, o.urlPolicy);
   } catch (e) {
     throw new InputError(loc, (e as Error).message);
   }
   try {
-    return await decode(bytes);
-  } catch {
+    return await decode(bytes, { maxPixels: o.maxInputPixels });
+  } catch (e) {
+    if (e instanceof ImageTooLargeError) throw new InputError(loc, `${e.message} (--max-input-pixels)`);
     throw new InputError(loc, "is not an image this server can read (PNG, JPEG, WebP, GIF, TIFF, AVIF)");
   }
 }
 
-const image = (url: string, loc: Loc) => load<RgbImage>(url, loc, decodeImage);
-const mask = (url: string, loc: Loc) => load<GrayImage>(url, loc, decodeMask);
+/** A Cog input's loc: ["body", "input", name]. */
+const at = (name: string): Loc => ["body", "input", name];
 
-/** Checks and converts an input; `canInpaint` says whether the inpainting model is loaded. */
-export async function toGenerateRequest(input: Input, canInpaint: boolean): Promise<GenerateRequest> {
-  const at = (field: string): Loc => ["body", "input", field];
-  const { task } = input;
-  const unused = (field: keyof Input, usedBy: string) => {
-    if (input[field] !== undefined) throw new InputError(at(field), `is only used by task ${usedBy} (task is ${task})`);
-  };
-  if (task !== "img2img" && task !== "inpaint") unused("image", "img2img or inpaint");
-  if (task !== "inpaint") unused("mask", "inpaint");
-  if (task !== "mix") for (const f of ["mix_texts", "mix_images", "mix_weights"] as const) unused(f, "mix");
-  if (task === "text2img" && !input.prompt) throw new InputError(at("prompt"), "is required for task text2img");
-  if (task === "inpaint" && !canInpaint) {
-    throw new InputError(at("task"), "inpaint needs the inpainting model (kandinsky-2-1-inpaint), which this server has not loaded");
+/**
+ * A schema-valid input in the library's terms (images fetched and decoded), admitted with this server's limits.
+ * Every failure is an InputError naming the Cog field.
+ */
+export async function toGenerateRequest(input: Input, o: InputOptions): Promise<Admitted> {
+  const values: Record<string, unknown> = {};
+  for (const key of FIELD_KEYS) {
+    const f: FieldSpec = FIELDS[key];
+    const v = typeof f.cog === "string" ? input[f.cog] : undefined;
+    if (v === undefined) continue;
+    const name = f.cog as string;
+    values[key] = f.kind === "image" ? await load(v as string, at(name), decodeImage, o) : f.kind === "mask" ? await load(v as string, at(name), decodeMask, o) : v;
   }
-  for (const f of task === "inpaint" ? (["image", "mask"] as const) : task === "img2img" ? (["image"] as const) : []) {
-    if (!input[f]) throw new InputError(at(f), `is required for task ${task}`);
+  const mixNames = apiNames("cog", "mix");
+  if (mixNames.some((n) => input[n] !== undefined)) values.mix = await mixItems(input, o);
+  const group = (g: FieldSpec["group"]) => Object.fromEntries(Object.entries(values).filter(([k]) => (FIELDS[k as FieldKey] as FieldSpec).group === g));
+  try {
+    return admitRequest(group("request"), group("output"), o);
+  } catch (e) {
+    if (!(e instanceof RequestError) || !e.field || !e.problem) throw e;
+    const names = apiNames("cog", e.field);
+    throw new InputError(at(names.find((n) => input[n] !== undefined) ?? names[0]), e.problem);
   }
-
-  const req: GenerateRequest = {
-    task,
-    prompt: input.prompt,
-    negativePrompt: input.negative_prompt,
-    width: input.width,
-    height: input.height,
-    steps: input.num_inference_steps,
-    priorSteps: input.num_steps_prior,
-    guidanceScale: input.guidance_scale,
-    priorGuidanceScale: input.prior_guidance_scale,
-    numOutputs: input.num_outputs,
-    scheduler: input.scheduler,
-    seed: input.seed,
-    strength: input.strength,
-    precision: input.precision,
-  };
-  if (input.image) req.image = await image(input.image, at("image"));
-  if (input.mask) req.mask = await mask(input.mask, at("mask"));
-  if (task === "mix") req.mix = await mixItems(input, at);
-  return req;
 }
 
-async function mixItems(input: Input, at: (field: string) => Loc): Promise<MixItem[]> {
-  const texts = input.mix_texts ?? [];
-  const urls = input.mix_images ?? [];
+async function mixItems(input: Input, o: InputOptions): Promise<MixItem[]> {
+  const [textsName, imagesName, weightsName] = apiNames("cog", "mix");
+  const texts = (input[textsName] ?? []) as string[];
+  const urls = (input[imagesName] ?? []) as string[];
   const n = texts.length + urls.length;
-  if (n === 0) throw new InputError(at("mix_texts"), "or mix_images must hold at least one item for task mix");
-  if (input.num_outputs !== 1) throw new InputError(at("num_outputs"), "must be 1 for task mix");
-  const weights = input.mix_weights ?? new Array<number>(n).fill(1 / n);
+  const weights = (input[weightsName] ?? new Array<number>(n).fill(1 / n)) as number[];
   if (weights.length !== n) {
-    throw new InputError(at("mix_weights"), `must hold one weight per text and image: ${n} (${texts.length} texts, ${urls.length} images), got ${weights.length}`);
+    throw new InputError(at(weightsName), `must hold one weight per text and image: ${n} (${texts.length} texts, ${urls.length} images), got ${weights.length}`);
   }
-  const images = await Promise.all(urls.map((u, i) => image(u, ["body", "input", "mix_images", i])));
+  const images = await Promise.all(urls.map((u, i) => load(u, ["body", "input", imagesName, i], decodeImage, o)));
   return [
     ...texts.map((text, i) => ({ text, weight: weights[i] })),
     ...images.map((im, i) => ({ image: im, weight: weights[texts.length + i] })),

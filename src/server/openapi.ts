@@ -1,12 +1,15 @@
-// /openapi.json: Cog's document layout, its Input component being the very schema requests are validated with.
-import { INPUT_SCHEMA, PREDICTION_REQUEST_SCHEMA, WEBHOOK_EVENTS } from "./schema.js";
+// /openapi.json: Cog's document layout, its Input component being the very schema requests are validated with
+// (this server's limits applied).
+import { predictionRequestSchema, WEBHOOK_EVENTS } from "./schema.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: object, description = "Successful Response") => ({ description, content: { "application/json": { schema } } });
 const idParam = { name: "prediction_id", in: "path", required: true, schema: { type: "string", title: "Prediction ID" } };
 const validationError = json(ref("HTTPValidationError"), "Validation Error");
 
-export function openApiDocument(version: string): object {
+/** The document, `input` being the input schema requests are validated with. */
+export function openApiDocument(version: string, input: object): object {
+  const request = predictionRequestSchema(ref("Input"));
   const create = (summary: string, params: object[]) => ({
     summary,
     description: "Synchronous by default; with `Prefer: respond-async` the reply is 202 and updates go to the webhook.",
@@ -39,11 +42,11 @@ export function openApiDocument(version: string): object {
     },
     components: {
       schemas: {
-        Input: INPUT_SCHEMA,
+        Input: input,
         Output: { title: "Output", type: "array", items: { type: "string", format: "uri" } },
         Status: { title: "Status", type: "string", enum: ["starting", "processing", "succeeded", "canceled", "failed"] },
         WebhookEvent: { title: "WebhookEvent", type: "string", enum: WEBHOOK_EVENTS },
-        PredictionRequest: { ...PREDICTION_REQUEST_SCHEMA, properties: { ...PREDICTION_REQUEST_SCHEMA.properties, input: ref("Input") } },
+        PredictionRequest: request,
         PredictionResponse: {
           title: "PredictionResponse",
           type: "object",

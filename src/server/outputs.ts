@@ -1,9 +1,11 @@
-// Output images: encoded, written under <dataDir>/outputs (before anything reports success), then handed to the
-// client as data URLs or uploaded, as Cog does with file outputs.
+// Output images: encoded, stored (a folder, or Redis in a cluster) before anything reports success, then handed
+// to the client as data URLs or uploaded, as Cog does with file outputs.
 import { join } from "node:path";
 import { encodeImage, EXTENSION, type ImageFormat } from "../image/io.js";
 import type { RgbImage } from "../image/rgb.js";
+import { discard, outbound, type OutboundResponse } from "./outbound.js";
 import { writeFileDurable } from "./store.js";
+import type { UrlPolicy } from "./url-policy.js";
 
 export interface OutputFile {
   name: string;
@@ -13,32 +15,43 @@ export interface OutputFile {
 
 const UPLOAD_TIMEOUT_MS = 60_000;
 
-export async function writeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number, dir: string): Promise<OutputFile[]> {
-  return Promise.all(images.map(async (im, i) => {
-    const file = { name: `${id}-${i}${EXTENSION[format]}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` };
-    await writeFileDurable(join(dir, file.name), file.bytes);
-    return file;
-  }));
+/** The files of a prediction's images, named `<id>-<n>.<ext>`. */
+export function encodeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number): Promise<OutputFile[]> {
+  return Promise.all(images.map(async (im, i) => ({ name: `${id}-${i}${EXTENSION[format]}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` })));
+}
+
+/** Where output files are kept: they are stored before a prediction is reported done. */
+export interface OutputStore {
+  put(files: OutputFile[]): Promise<void>;
+}
+
+/** Output files under one folder (the local server's <data-dir>/outputs). */
+export class FileOutputs implements OutputStore {
+  constructor(readonly dir: string) {}
+
+  async put(files: OutputFile[]): Promise<void> {
+    await Promise.all(files.map((f) => writeFileDurable(join(this.dir, f.name), f.bytes)));
+  }
 }
 
 /**
  * Data URLs, or with `uploadTo` a PUT of each file to `<uploadTo>/<name>` (Cog's --upload-url convention),
  * returning the URL the server gives in Location, else the one uploaded to, without its query (signing) part.
  */
-export async function publishOutputs(files: OutputFile[], uploadTo?: string): Promise<string[]> {
+export async function publishOutputs(files: OutputFile[], policy: UrlPolicy, uploadTo?: string): Promise<string[]> {
   if (!uploadTo) return files.map((f) => `data:${f.mime};base64,${f.bytes.toString("base64")}`);
   const base = uploadTo.endsWith("/") ? uploadTo : `${uploadTo}/`;
   return Promise.all(files.map(async (f) => {
     const url = new URL(encodeURIComponent(f.name), base);
-    let res: Response;
+    let res: OutboundResponse;
     try {
-      res = await fetch(url, { method: "PUT", body: f.bytes, headers: { "content-type": f.mime }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS) });
+      res = await outbound(url, { method: "PUT", body: f.bytes, headers: { "content-type": f.mime }, signal: AbortSignal.timeout(UPLOAD_TIMEOUT_MS), policy });
     } catch (e) {
       throw new Error(`uploading ${f.name} to ${url.origin} failed: ${(e as Error).message}`);
     }
-    await res.body?.cancel();
+    discard(res);
     if (!res.ok) throw new Error(`uploading ${f.name} to ${url.origin} failed: HTTP ${res.status}`);
-    const final = new URL(res.headers.get("location") ?? url.href, url);
+    const final = new URL(res.headers.location ?? url.href, url);
     final.search = "";
     return final.href;
   }));

@@ -1,49 +1,33 @@
-// One prediction at a time on one Engine, a bounded queue behind it. A prediction whose worker crashes, or
-// that overruns the time limit, fails; a crashed or stuck worker is replaced by a fresh Engine; the queue goes on.
-import { basename, dirname } from "node:path";
-import { Engine, EngineCrashedError } from "../engine/engine.js";
+// One prediction at a time on one Engine, a bounded queue behind it: the single-process server's queue. A
+// prediction whose worker crashes, or that overruns the time limit, fails (see execute.ts); the queue goes on.
 import type { WorkerInit } from "../engine/protocol.js";
-import type { GenerateRequest, GenerateResult } from "../pipelines/kandinsky.js";
-import { CancelledError, type ProgressEvent } from "../pipelines/progress.js";
-import { randomSeed } from "../noise/noise-source.js";
-import { publishOutputs, writeOutputs } from "./outputs.js";
+import type { ResolvedOutput, ResolvedRequest } from "../request/fields.js";
+import { QueueFullError } from "./backend.js";
+import { EngineSlot, runPrediction, SHUTDOWN_ERROR, settledWithin, storageMessage, type CreateEngine } from "./execute.js";
+import { Job, type StreamEvent } from "./job.js";
+import type { OutputStore } from "./outputs.js";
+import { isTerminal, type Prediction, type PredictionStore } from "./store.js";
+import type { UrlPolicy } from "./url-policy.js";
 import type { WebhookSender } from "./webhooks.js";
-import type { WebhookEvent } from "./schema.js";
-import { isTerminal, type Prediction, type PredictionStore, type Status } from "./store.js";
-
-/** What an events stream (GET /predictions/{id}/events) receives. */
-export type StreamEvent =
-  | { event: "start" | "output" | "completed"; data: Prediction }
-  | { event: "logs"; data: { data: string } }
-  | { event: "progress"; data: { stage: ProgressEvent["stage"]; step: number; total: number; preview?: { width: number; height: number; rgb: string } } };
-
-export class QueueFullError extends Error {}
-
-/** Test hook, not an API: told of every Engine the runner creates, so a test can make one report a crash. */
-export const testHooks: { engineCreated?: (engine: Engine) => void } = {};
 
 export interface JobSpec {
   prediction: Prediction;
-  request: GenerateRequest;
+  /** Admitted (admit.ts): checked, its seed drawn. */
+  request: ResolvedRequest;
+  output: ResolvedOutput;
   webhook?: WebhookSender;
   uploadTo?: string;
 }
 
-export class Job {
-  readonly prediction: Prediction;
+/** A prediction of this process: in memory while it is active, on disk at each change of state. */
+export class LocalJob extends Job {
   readonly done: Promise<Prediction>;
-  readonly abort = new AbortController();
   private resolveDone!: (p: Prediction) => void;
   private listeners = new Set<(e: StreamEvent) => void>();
 
-  constructor(readonly spec: JobSpec) {
-    this.prediction = spec.prediction;
+  constructor(readonly spec: JobSpec, private readonly store: PredictionStore, private readonly onSettled: (job: LocalJob) => void) {
+    super(spec.prediction, spec.webhook);
     this.done = new Promise((r) => (this.resolveDone = r));
-  }
-
-  /** A copy of the prediction as it is now. */
-  snapshot(): Prediction {
-    return structuredClone(this.prediction);
   }
 
   subscribe(fn: (e: StreamEvent) => void): () => void {
@@ -51,74 +35,74 @@ export class Job {
     return () => this.listeners.delete(fn);
   }
 
-  /** To the event streams. */
-  emit(e: StreamEvent): void {
+  override emit(e: StreamEvent): void {
     for (const fn of this.listeners) fn(e);
   }
 
-  /** To the webhook, with the prediction as it is now. */
-  hook(event: WebhookEvent): void {
-    this.spec.webhook?.send(event, () => JSON.stringify(this.prediction));
+  override save(): Promise<void> {
+    return this.store.save(this.prediction);
   }
 
-  log(line: string): void {
-    this.prediction.logs += `${line}\n`;
-    this.emit({ event: "logs", data: { data: `${line}\n` } });
-    this.hook("logs");
+  /** A terminal state the disk refuses is reported failed, and reaches the disk when it has room again (else the next start fails it). */
+  protected override async saveFinal(p: Prediction): Promise<boolean> {
+    try {
+      await this.store.save(p);
+    } catch (e) {
+      p.status = "failed";
+      p.output = null;
+      p.error = `the prediction could not be stored: ${storageMessage(e as Error)}`;
+      await this.store.saveEventually(p);
+    }
+    return true;
   }
 
-  settle(): void {
-    this.emit({ event: "completed", data: this.snapshot() });
-    this.hook("completed");
+  protected override settled(): void {
+    this.onSettled(this);
     this.listeners.clear();
     this.resolveDone(this.prediction);
+  }
+
+  /** Flushes the last webhooks. */
+  flushed(): Promise<void> {
+    return this.webhook?.flushed() ?? Promise.resolve();
   }
 }
 
 export interface RunnerOptions {
   queueSize: number;
+  /** Time limit of one prediction. */
   timeoutMs: number;
-  outputDir: string;
+  /** How long a run past its limit may take to reach its next step before its worker is killed. */
+  stopGraceMs: number;
+  outputs: OutputStore;
+  /** For uploads to a request's output_file_prefix. */
+  urlPolicy: UrlPolicy;
+  createEngine?: CreateEngine;
 }
 
-const SHUTDOWN_ERROR = "the server shut down before this prediction finished";
-/** How long a cancelled run may take to reach its next step (a full-size step on a CPU can take many seconds). */
-const STOP_GRACE_MS = 60_000;
-
-/** Whether `p` settles (either way) within `ms`. */
-async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true, () => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** How long shutting down waits for the last webhooks (a supervisor's stop timeout is often 10 s). */
+export const SHUTDOWN_FLUSH_MS = 5000;
 
 export class Runner {
-  private engine?: Engine;
-  private init?: WorkerInit;
-  private readonly jobs = new Map<string, Job>();
-  private readonly pending: Job[] = [];
-  private current?: Job;
+  private slot?: EngineSlot;
+  private readonly jobs = new Map<string, LocalJob>();
+  private readonly pending: LocalJob[] = [];
+  private current?: LocalJob;
   private closing = false;
 
   constructor(private readonly store: PredictionStore, private readonly opts: RunnerOptions) {}
 
   /** Starts taking predictions, with models as `init` describes them. */
   setModels(init: WorkerInit): void {
-    this.init = init;
-    this.engine = this.newEngine();
+    this.slot = new EngineSlot(init, "kandinsky serve", { createEngine: this.opts.createEngine });
     this.pump();
   }
 
   get hasInpaint(): boolean {
-    return Boolean(this.init?.dirs.inpaint);
+    return this.slot?.hasInpaint ?? false;
   }
 
-  /** Whether a new prediction would be refused (409): one running and queueSize waiting. A prediction
-   *  already finished, whose record is being written, holds no place. */
+  /** Whether a new prediction would be refused (409): one running and queueSize waiting. */
   get full(): boolean {
     let active = 0;
     for (const job of this.jobs.values()) if (!isTerminal(job.prediction.status)) active++;
@@ -126,17 +110,17 @@ export class Runner {
   }
 
   /** A prediction queued or running. */
-  job(id: string): Job | undefined {
+  job(id: string): LocalJob | undefined {
     return this.jobs.get(id);
   }
 
   /** Queues a prediction (stored first); throws QueueFullError when the queue is full. */
-  async submit(spec: JobSpec): Promise<Job> {
+  async submit(spec: JobSpec): Promise<LocalJob> {
     if (this.full || this.closing) throw new QueueFullError(this.closing ? "the server is shutting down" : "the prediction queue is full; retry later");
-    const job = new Job(spec);
+    const job = new LocalJob(spec, this.store, (j) => this.jobs.delete(j.prediction.id));
     this.jobs.set(job.prediction.id, job);
     try {
-      await this.store.save(job.prediction);
+      await job.save();
     } catch (e) {
       this.jobs.delete(job.prediction.id);
       throw e;
@@ -148,139 +132,46 @@ export class Runner {
     return job;
   }
 
-  /** Cancels a queued prediction at once, a running one at its next step. False when `id` is not active. */
-  cancel(id: string): boolean {
+  /** Cancels a queued prediction at once (resolving once that is recorded), a running one at its next step. */
+  async cancel(id: string): Promise<void> {
     const job = this.jobs.get(id);
-    if (!job) return false;
+    if (!job) return;
     const i = this.pending.indexOf(job);
     if (i >= 0) {
       this.pending.splice(i, 1);
-      void this.finish(job, "canceled");
+      await job.finish("canceled");
     } else {
       job.abort.abort();
-    }
-    return true;
-  }
-
-  /** Fails what is queued, stops what runs (at its next step), stops the engine and sends the last webhooks. */
-  async close(): Promise<void> {
-    this.closing = true;
-    const jobs = [...this.jobs.values()];
-    for (const job of this.pending.splice(0)) void this.finish(job, "failed", SHUTDOWN_ERROR);
-    if (this.current) {
-      this.current.abort.abort();
-      await settledWithin(this.current.done, STOP_GRACE_MS);
-    }
-    if (this.engine) await this.stopEngine(this.engine);
-    await Promise.all(jobs.map(async (j) => {
-      await j.done;
-      await j.spec.webhook?.flushed();
-    }));
-  }
-
-  private newEngine(): Engine {
-    const engine = new Engine(this.init!);
-    testHooks.engineCreated?.(engine);
-    return engine;
-  }
-
-  /** Stops an engine's inference process (SIGKILL), bounded in time all the same. */
-  private async stopEngine(engine: Engine): Promise<void> {
-    await settledWithin(engine.close(), 5000);
-  }
-
-  private replaceEngine(why: string): void {
-    console.warn(`kandinsky serve: ${why}; starting a new inference worker`);
-    const old = this.engine!;
-    this.engine = this.newEngine();
-    void this.stopEngine(old);
-  }
-
-  private pump(): void {
-    if (this.current || !this.engine || this.closing) return;
-    const job = this.pending.shift();
-    if (!job) return;
-    this.current = job;
-    void this.execute(job).finally(() => {
-      this.current = undefined;
-      this.pump();
-    });
-  }
-
-  private async execute(job: Job): Promise<void> {
-    const p = job.prediction;
-    const seed = job.spec.request.seed ?? randomSeed();
-    p.status = "processing";
-    p.started_at = new Date().toISOString();
-    p.metrics.seed = seed;
-    try {
-      await this.store.save(p);
-      job.emit({ event: "start", data: job.snapshot() });
-      job.log(`Using seed: ${seed}`);
-      const result = await this.generate(job, { ...job.spec.request, seed });
-      const input = p.input;
-      const files = await writeOutputs(result.images, p.id, input.output_format, input.output_quality, this.opts.outputDir);
-      p.output = await publishOutputs(files, job.spec.uploadTo);
-      job.emit({ event: "output", data: job.snapshot() });
-      job.hook("output");
-      await this.finish(job, "succeeded");
-    } catch (e) {
-      if (e instanceof CancelledError) await this.finish(job, this.closing ? "failed" : "canceled", this.closing ? SHUTDOWN_ERROR : undefined);
-      else await this.finish(job, "failed", this.closing ? SHUTDOWN_ERROR : (e as Error).message);
     }
   }
 
   /**
-   * Engine.run under the time limit. A run past it is cancelled like a client cancel (the worker stops at its
-   * next step and stays usable); one that does not stop within STOP_GRACE_MS has a stuck worker, which is
-   * replaced, as is a crashed one. (Killing the inference process drops its loaded models, so that is the
-   * last resort.)
+   * Fails what is queued and what runs, stops the inference process at once (waiting for its next step would
+   * only delay the exit: the prediction fails either way) and sends the last webhooks, waiting SHUTDOWN_FLUSH_MS
+   * at most (a record not written by then is failed at the next start).
    */
-  private async generate(job: Job, request: GenerateRequest): Promise<GenerateResult> {
-    const run = this.engine!.run(request, {
-      signal: job.abort.signal,
-      preview: true,
-      onWarning: (message) => job.log(`warning: ${message}`),
-      onProgress: (e) => {
-        job.emit({ event: "progress", data: { stage: e.stage, step: e.step, total: e.total, preview: e.preview && {
-          width: e.preview.width, height: e.preview.height, rgb: Buffer.from(e.preview.data).toString("base64") } } });
-        job.log(`${e.stage} ${e.step}/${e.total}`);
-      },
-      onLoad: (component, phase, ms) => {
-        if (phase === "done") job.log(`loaded ${basename(dirname(component))}/${basename(component)} in ${Math.round(ms ?? 0)} ms`);
-      },
-    });
-    run.catch(() => {}); // awaited below, or abandoned with a stuck worker
-    if (!(await settledWithin(run, this.opts.timeoutMs))) {
-      job.abort.abort();
-      const stopped = await settledWithin(run, STOP_GRACE_MS);
-      if (!stopped && !this.closing) this.replaceEngine("a prediction overran its time limit and its worker did not stop");
-      throw new Error(`the prediction took longer than the server's limit of ${this.opts.timeoutMs / 1000} s`);
-    }
-    try {
-      return await run;
-    } catch (e) {
-      if (e instanceof EngineCrashedError && !this.closing) this.replaceEngine(e.message);
-      throw e;
-    }
+  async close(): Promise<void> {
+    this.closing = true;
+    const jobs = [...this.jobs.values()];
+    for (const job of this.pending.splice(0)) void job.finish("failed", SHUTDOWN_ERROR);
+    await this.slot?.close();
+    await settledWithin(Promise.all(jobs.map(async (j) => {
+      await j.done;
+      await j.flushed();
+    })), SHUTDOWN_FLUSH_MS);
   }
 
-  /** Terminal state: recorded on disk first, then reported (webhook, event streams, waiting requests). */
-  private async finish(job: Job, status: Status, error?: string): Promise<void> {
-    const p = job.prediction;
-    p.status = status;
-    p.error = error ?? null;
-    p.completed_at = new Date().toISOString();
-    if (p.started_at) p.metrics.predict_time = (Date.parse(p.completed_at) - Date.parse(p.started_at)) / 1000;
-    if (status !== "succeeded") p.output = null;
-    try {
-      await this.store.save(p);
-    } catch (e) {
-      p.status = "failed";
-      p.output = null;
-      p.error = `the prediction could not be stored: ${(e as Error).message}`;
-    }
-    this.jobs.delete(p.id);
-    job.settle();
+  private pump(): void {
+    if (this.current || !this.slot || this.closing) return;
+    const job = this.pending.shift();
+    if (!job) return;
+    this.current = job;
+    const { timeoutMs, stopGraceMs, outputs, urlPolicy } = this.opts;
+    void runPrediction(job, this.slot, job.spec.request, job.spec.output, {
+      timeoutMs, stopGraceMs, outputs, urlPolicy, uploadTo: job.spec.uploadTo, closing: () => this.closing,
+    }).finally(() => {
+      this.current = undefined;
+      this.pump();
+    });
   }
 }

@@ -7,9 +7,10 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { pyLStrip, pyRStrip, pySplit } from "./python-text.js";
 import { readOptionalJson } from "../weights/config.js";
 import { resolveSpecialTokens, type SpecialTokenDefaults } from "./special-tokens.js";
-import { FramedTokenizer, resolveFraming, type Framing } from "./text-tokenizer.js";
+import { SlowTokenizer, resolveFraming, type SlowFraming } from "./text-tokenizer.js";
 
-const SPECIALS: SpecialTokenDefaults = {
+/** CLIPTokenizer's constructor defaults for the special tokens. */
+export const CLIP_SPECIALS: SpecialTokenDefaults = {
   defaults: {
     bos_token: "<|startoftext|>",
     eos_token: "<|endoftext|>",
@@ -27,10 +28,8 @@ const SPECIALS: SpecialTokenDefaults = {
 const WORDS = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
 // Words the reference's BPE cache maps to themselves, i.e. straight to their vocabulary ids.
 const CACHED_WORDS = new Set(["<|startoftext|>", "<|endoftext|>"]);
-// merges.txt: the first line is a header; the reference reads at most this many merges after it.
+// merges.txt: the first line is a header; the reference reads at most this many merges after it (its literal).
 const MAX_MERGES = 49152 - 256 - 2;
-// CLIP's text position table, when tokenizer_config.json gives no model_max_length.
-const DEFAULT_MAX_LENGTH = 77;
 
 const OTHER = /^\p{C}$/u; // Python: unicodedata.category(ch).startswith("C")
 const SPACE_SEPARATOR = /^\p{Zs}$/u;
@@ -59,10 +58,10 @@ function basicNormalize(text: string): string {
     .join(" ");
 }
 
-export class ClipTokenizer extends FramedTokenizer {
+export class ClipTokenizer extends SlowTokenizer {
   readonly kind = "clip" as const;
 
-  constructor(private readonly bpe: Tokenizer, private readonly unkId: number, framing: Framing) {
+  constructor(private readonly bpe: Tokenizer, private readonly unkId: number, framing: SlowFraming) {
     super(framing);
   }
 
@@ -79,7 +78,7 @@ export class ClipTokenizer extends FramedTokenizer {
 interface BpeModel {
   type: "BPE";
   vocab: Record<string, number>;
-  merges: string[] | [string, string][];
+  merges: [string, string][];
   unk_token: string;
   end_of_word_suffix: string;
 }
@@ -96,29 +95,21 @@ function readMerges(path: string): [string, string][] {
   return merges;
 }
 
-/** The BPE model: from tokenizer.json when present, else from vocab.json + merges.txt. */
+/** The BPE model from vocab.json + merges.txt (the slow CLIPTokenizer never reads tokenizer.json). */
 function bpeModel(dir: string, unkToken: string): BpeModel {
-  const jsonFile = join(dir, "tokenizer.json");
-  const json = readOptionalJson(jsonFile);
-  if (json !== undefined) {
-    const m = json.model;
-    if (m?.type !== "BPE" || m.end_of_word_suffix !== "</w>") {
-      throw new Error(`${jsonFile}: expected a CLIP BPE model (type "BPE", end_of_word_suffix "</w>")`);
-    }
-    return { ...m, unk_token: unkToken };
-  }
   const vocabFile = join(dir, "vocab.json");
   const mergesFile = join(dir, "merges.txt");
   for (const f of [vocabFile, mergesFile]) {
-    if (!existsSync(f)) throw new Error(`CLIP tokenizer ${dir}: missing ${f} (and no tokenizer.json)`);
+    if (!existsSync(f)) throw new Error(`CLIP tokenizer ${dir}: missing ${f}`);
   }
   const vocab = readOptionalJson(vocabFile);
   return { type: "BPE", vocab, merges: readMerges(mergesFile), unk_token: unkToken, end_of_word_suffix: "</w>" };
 }
 
+/** transformers' slow CLIPTokenizer from vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json. */
 export function loadClipTokenizer(dir: string): ClipTokenizer {
   const config = readOptionalJson(join(dir, "tokenizer_config.json")) ?? {};
-  const specials = resolveSpecialTokens(dir, config, SPECIALS);
+  const specials = resolveSpecialTokens(dir, config, CLIP_SPECIALS);
   const unk = specials.named.unk_token!.content;
   const bpe = new Tokenizer(
     {
@@ -137,8 +128,8 @@ export function loadClipTokenizer(dir: string): ClipTokenizer {
     specials,
     (content) => bpe.token_to_id(content),
     { start: "bos_token", end: "eos_token" },
-    config.model_max_length ?? DEFAULT_MAX_LENGTH,
-    `CLIP tokenizer ${dir}`,
+    config.model_max_length,
+    dir,
   );
   return new ClipTokenizer(bpe, unkId, framing);
 }

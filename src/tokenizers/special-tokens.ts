@@ -9,12 +9,20 @@ export interface SpecialToken {
   addedToken: boolean;
   lstrip: boolean;
   rstrip: boolean;
+  /** AddedToken flags that only fast tokenizers use; absent: the AddedToken default. */
+  normalized?: boolean;
+  singleWord?: boolean;
 }
 
 const SPECIAL_ATTRIBUTES = [
   "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
 ] as const;
 export type SpecialAttribute = (typeof SPECIAL_ATTRIBUTES)[number];
+
+/** Every special token, named ones in attribute order then the additional ones (`all_special_tokens_extended`). */
+export function allSpecialTokens(specials: SpecialTokens): SpecialToken[] {
+  return [...SPECIAL_ATTRIBUTES.flatMap((a) => specials.named[a] ?? []), ...specials.additional];
+}
 
 export interface SpecialTokens {
   named: Partial<Record<SpecialAttribute, SpecialToken>>;
@@ -26,15 +34,18 @@ export interface SpecialTokenDefaults {
   /** Constructor defaults. */
   defaults: Partial<Record<SpecialAttribute, string>>;
   /** Arguments the constructor turns into an AddedToken (with these flags) when given as a plain string. */
-  wrapped: Partial<Record<SpecialAttribute, { lstrip: boolean; rstrip: boolean }>>;
+  wrapped: Partial<Record<SpecialAttribute, { lstrip: boolean; rstrip: boolean; normalized?: boolean }>>;
 }
 
 function parseToken(value: unknown, where: string): SpecialToken | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value === "string") return { content: value, addedToken: false, lstrip: false, rstrip: false };
   if (typeof value === "object" && typeof (value as any).content === "string") {
-    const v = value as { content: string; lstrip?: boolean; rstrip?: boolean };
-    return { content: v.content, addedToken: true, lstrip: Boolean(v.lstrip), rstrip: Boolean(v.rstrip) };
+    const v = value as { content: string; lstrip?: boolean; rstrip?: boolean; normalized?: boolean; single_word?: boolean };
+    return {
+      content: v.content, addedToken: true, lstrip: Boolean(v.lstrip), rstrip: Boolean(v.rstrip),
+      normalized: v.normalized, singleWord: v.single_word,
+    };
   }
   throw new Error(`${where}: a special token must be a string or an object with "content"`);
 }
@@ -77,9 +88,7 @@ export function resolveSpecialTokens(dir: string, config: Record<string, unknown
  */
 export function splitTokens(specials: SpecialTokens): SpecialToken[] {
   const byContent = new Map<string, SpecialToken>();
-  const all = [...SPECIAL_ATTRIBUTES.map((a) => specials.named[a]), ...specials.additional];
-  for (const tok of all) {
-    if (!tok) continue;
+  for (const tok of allSpecialTokens(specials)) {
     const seen = byContent.get(tok.content);
     if (!seen || tok.addedToken || !seen.addedToken) byContent.set(tok.content, tok);
   }

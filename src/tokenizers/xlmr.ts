@@ -3,16 +3,16 @@
 // one <unk>, as sentencepiece does). sentencepiece's normaliser is ours (see sentencepiece-normalizer.ts).
 // tokenizers.js sums piece scores in float64 where sentencepiece uses float32: only a near-tie between two
 // segmentations could come out differently.
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { readSentencePieceModel, type NormalizerSpec, type SentencePieceModel } from "./sentencepiece-model.js";
 import { SentencePieceNormalizer } from "./sentencepiece-normalizer.js";
 import { readOptionalJson } from "../weights/config.js";
 import { resolveSpecialTokens, type SpecialTokenDefaults } from "./special-tokens.js";
-import { FramedTokenizer, resolveFraming, type Framing } from "./text-tokenizer.js";
+import { SlowTokenizer, resolveFraming, type SlowFraming } from "./text-tokenizer.js";
 
-const SPECIALS: SpecialTokenDefaults = {
+/** XLMRobertaTokenizer's (and XLMRobertaTokenizerFast's) constructor defaults for the special tokens. */
+export const XLMR_SPECIALS: SpecialTokenDefaults = {
   defaults: {
     bos_token: "<s>",
     eos_token: "</s>",
@@ -22,14 +22,13 @@ const SPECIALS: SpecialTokenDefaults = {
     pad_token: "<pad>",
     mask_token: "<mask>",
   },
-  wrapped: { mask_token: { lstrip: true, rstrip: false } },
+  wrapped: { mask_token: { lstrip: true, rstrip: false, normalized: false } },
 };
 
 // fairseq layout: these take ids 0-3, sentencepiece piece k >= 3 takes id k + 1 and <mask> the last id.
 const FAIRSEQ_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"];
 const MASK = "<mask>";
 const UNK_ID = 3;
-const DEFAULT_MAX_LENGTH = 512;
 // sentencepiece never matches control or unknown pieces inside text, but tokenizers.js puts every vocabulary entry
 // in its lattice trie; giving those entries a leading lone surrogate, which decoded UTF-8 text never contains,
 // keeps them out while preserving the ids.
@@ -60,46 +59,10 @@ function xlmrModelFromSentencePiece(sp: SentencePieceModel, source: string): Xlm
   return { vocab, normalizer: sp.normalizer };
 }
 
-function findStep(step: any, type: string, list: "normalizers" | "pretokenizers"): any[] {
-  if (!step) return [];
-  if (step.type === "Sequence") return (step[list] ?? []).flatMap((s: any) => findStep(s, type, list));
-  return step.type === type ? [step] : [];
-}
-
-/**
- * The same from a tokenizer.json written by XLMRobertaConverter: Unigram vocabulary; normaliser Precompiled
- * (sentencepiece's charsmap) + Replace(" {2,}", " ") when extra whitespace is removed; Metaspace pre-tokenizer
- * adding the dummy prefix.
- */
-function xlmrModelFromTokenizerJson(json: any, source: string): XlmrModel {
-  const m = json?.model;
-  if (m?.type !== "Unigram" || !Array.isArray(m.vocab) || m.unk_id !== UNK_ID) {
-    throw new Error(`${source}: expected a Unigram model with unk_id ${UNK_ID} (XLM-R)`);
-  }
-  const precompiled = findStep(json.normalizer, "Precompiled", "normalizers")[0];
-  if (typeof precompiled?.precompiled_charsmap !== "string") {
-    throw new Error(`${source}: no Precompiled normalizer with sentencepiece's charsmap`);
-  }
-  const metaspace = findStep(json.pre_tokenizer, "Metaspace", "pretokenizers")[0];
-  if (!metaspace) throw new Error(`${source}: no Metaspace pre-tokenizer`);
-  const collapse = findStep(json.normalizer, "Replace", "normalizers").some((r) => r.pattern?.Regex === " {2,}");
-  return {
-    vocab: m.vocab,
-    normalizer: {
-      name: "tokenizer.json",
-      precompiledCharsmap: new Uint8Array(Buffer.from(precompiled.precompiled_charsmap, "base64")),
-      addDummyPrefix:
-        metaspace.prepend_scheme !== undefined ? metaspace.prepend_scheme !== "never" : metaspace.add_prefix_space !== false,
-      removeExtraWhitespaces: collapse,
-      escapeWhitespaces: true, // Metaspace turns spaces into "▁"
-    },
-  };
-}
-
-export class XlmrTokenizer extends FramedTokenizer {
+export class XlmrTokenizer extends SlowTokenizer {
   readonly kind = "xlmr" as const;
 
-  constructor(private readonly unigram: Tokenizer, private readonly normalizer: SentencePieceNormalizer, framing: Framing) {
+  constructor(private readonly unigram: Tokenizer, private readonly normalizer: SentencePieceNormalizer, framing: SlowFraming) {
     super(framing);
   }
 
@@ -111,7 +74,7 @@ export class XlmrTokenizer extends FramedTokenizer {
 
 function createXlmrTokenizer(dir: string, model: XlmrModel): XlmrTokenizer {
   const config = readOptionalJson(join(dir, "tokenizer_config.json")) ?? {};
-  const specials = resolveSpecialTokens(dir, config, SPECIALS);
+  const specials = resolveSpecialTokens(dir, config, XLMR_SPECIALS);
   const { vocab } = model;
   if (vocab.length < FAIRSEQ_TOKENS.length + 1 || vocab[vocab.length - 1][0] !== MASK ||
       FAIRSEQ_TOKENS.some((t, i) => vocab[i][0] !== t)) {
@@ -139,17 +102,14 @@ function createXlmrTokenizer(dir: string, model: XlmrModel): XlmrTokenizer {
     specials,
     (content) => ids.get(content),
     { start: "cls_token", end: "sep_token" },
-    config.model_max_length ?? DEFAULT_MAX_LENGTH,
-    `XLM-R tokenizer ${dir}`,
+    config.model_max_length,
+    dir,
   );
   return new XlmrTokenizer(unigram, new SentencePieceNormalizer(model.normalizer), framing);
 }
 
-/** From tokenizer.json when present, else from sentencepiece.bpe.model. */
+/** transformers' slow XLMRobertaTokenizer: sentencepiece.bpe.model (it never reads tokenizer.json). */
 export function loadXlmrTokenizer(dir: string): XlmrTokenizer {
-  const jsonFile = join(dir, "tokenizer.json");
   const spFile = join(dir, "sentencepiece.bpe.model");
-  if (existsSync(jsonFile)) return createXlmrTokenizer(dir, xlmrModelFromTokenizerJson(readOptionalJson(jsonFile), jsonFile));
-  if (existsSync(spFile)) return createXlmrTokenizer(dir, xlmrModelFromSentencePiece(readSentencePieceModel(spFile), spFile));
-  throw new Error(`XLM-R tokenizer ${dir}: missing ${spFile} (and no tokenizer.json)`);
+  return createXlmrTokenizer(dir, xlmrModelFromSentencePiece(readSentencePieceModel(spFile), spFile));
 }

@@ -40,9 +40,13 @@ export function readModelIndex(repoDir: string): ModelIndex {
   return { _class_name: String(raw._class_name ?? ""), components };
 }
 
-/** A required config field, with an error naming the file's component and the key when it is missing. */
-export function need<T>(cfg: Record<string, any>, key: string, what: string): T {
-  const v = cfg[key];
-  if (v === undefined || v === null) throw new ConfigError(`${what} config: missing "${key}"`);
-  return v as T;
+/**
+ * A raw config with every key of `defaults` that the file lacks set to its default, as diffusers' and transformers'
+ * from_config pass the file's keys to a constructor whose keyword defaults fill the rest. `defaults` holds a class's
+ * constructor defaults by config key (null = Python's None); a null in the file stays null, as it does there.
+ */
+export function withDefaults(raw: Record<string, any>, defaults: Readonly<Record<string, unknown>>): Record<string, any> {
+  const filled: Record<string, any> = { ...raw };
+  for (const [key, value] of Object.entries(defaults)) if (filled[key] === undefined) filled[key] = value;
+  return filled;
 }

@@ -3,7 +3,7 @@
 // returns a graph value in the compute dtype (a half-precision checkpoint on a float32 graph is Cast in-graph).
 import type { Graph, Value } from "../runtime/graph.js";
 import type { Elem } from "../runtime/onnx-schema.js";
-import type { DType } from "./safetensors.js";
+import type { DType } from "./tensor-file.js";
 import { Checkpoint, WeightError } from "./checkpoint.js";
 
 const ELEM_OF: Partial<Record<DType, Elem>> = {

@@ -1,5 +1,7 @@
 // The page: builds an input from the form, creates the prediction with `Prefer: respond-async` and follows
-// it on GET /predictions/{id}/events; the gallery remembers prediction ids in localStorage.
+// it on GET /predictions/{id}/events; the gallery remembers prediction ids in localStorage. The form's limits,
+// defaults, choices and per-task controls are the server's input schema (/openapi.json, derived from the
+// request-field table, this server's limits applied).
 const $ = (id) => document.getElementById(id);
 const form = $("form");
 const GALLERY_KEY = "kandinsky-gallery";
@@ -41,6 +43,45 @@ const currentTask = () => form.elements.task.value;
 
 function showTask() {
   for (const el of document.querySelectorAll("[data-tasks]")) el.hidden = !el.dataset.tasks.split(" ").includes(currentTask());
+}
+
+// ---- the input schema: each property's control is the element of its name (or x-form)
+
+/** name -> { schema, control } for the schema's properties the form has a control for. */
+const fields = new Map();
+
+const isValueControl = (el) => ["INPUT", "SELECT", "TEXTAREA"].includes(el.tagName) && el.type !== "file";
+
+/** The elements shown for a field's tasks: those marked data-field="<name>", and its control's label (or the control). */
+const partsOf = (name, control) => [...document.querySelectorAll(`[data-field~="${name}"]`), control.closest("label") ?? control];
+
+function setValue(el, value) {
+  if (el.type === "checkbox") el.checked = Boolean(value);
+  else el.value = value ?? "";
+}
+
+async function configureForm() {
+  const res = await fetch("/openapi.json");
+  if (!res.ok) throw new Error(`cannot read the input schema (HTTP ${res.status})`);
+  const { properties } = (await res.json()).components.schemas.Input;
+  for (const [name, p] of Object.entries(properties)) {
+    const control = $(p["x-form"] ?? name);
+    if (!control) continue;
+    fields.set(name, { schema: p, control });
+    control.title = p.description ?? "";
+    if (p["x-tasks"]) for (const el of partsOf(name, control)) el.dataset.tasks = p["x-tasks"].join(" ");
+    if (!isValueControl(control)) continue;
+    if (control.tagName === "SELECT") control.replaceChildren(...p.enum.map((v) => new Option(v, v)));
+    if (p.type === "number" || p.type === "integer") {
+      const step = p["x-step"] ?? (p.type === "integer" ? 1 : "any");
+      control.step = step;
+      const min = p.minimum ?? (p.exclusiveMinimum === undefined ? undefined : p.exclusiveMinimum + (Number(step) || 0));
+      if (min !== undefined) control.min = min;
+      if (p.maximum !== undefined) control.max = p.maximum;
+    }
+    if (p.default !== undefined) setValue(control, p.default);
+  }
+  $("strength-value").textContent = $("strength").value;
 }
 
 form.addEventListener("change", (e) => {
@@ -137,6 +178,8 @@ function maskDataUrl() {
 
 // ---- mixing: texts and images, each with a weight
 
+const MIX_WEIGHT_STEP = 0.05;
+
 function addMixItem(kind, value = "", weight = 0.5) {
   const row = document.createElement("div");
   row.className = "mix-item";
@@ -155,7 +198,8 @@ function addMixItem(kind, value = "", weight = 0.5) {
     file.addEventListener("change", async () => file.files[0] && set(await readFile(file.files[0])));
     row.append(file, thumb);
   }
-  const slider = Object.assign(document.createElement("input"), { type: "range", min: -1, max: 1, step: 0.05, value: weight, title: "weight" });
+  const { minimum, maximum } = fields.get("mix_weights").schema.items;
+  const slider = Object.assign(document.createElement("input"), { type: "range", min: minimum, max: maximum, step: MIX_WEIGHT_STEP, value: weight, title: "weight" });
   const shown = Object.assign(document.createElement("output"), { value: weight });
   slider.addEventListener("input", () => (shown.value = slider.value));
   const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "✕", title: "remove" });
@@ -175,41 +219,42 @@ function readMix(input) {
   if (texts.length) input.mix_texts = texts.map((r) => r.querySelector("input[type=text]").value.trim());
   if (images.length) input.mix_images = images.map((r) => r.dataset.url);
   input.mix_weights = [...texts, ...images].map(weight);
-  input.num_outputs = 1;
 }
 
 // ---- form <-> input
 
-const NUMBER_FIELDS = ["width", "height", "num_outputs", "num_inference_steps", "num_steps_prior", "guidance_scale", "prior_guidance_scale"];
+/** The fields the current task reads, with a control holding their value. */
+function valueFields() {
+  const task = currentTask();
+  return [...fields].filter(([, f]) => isValueControl(f.control) && (!f.schema["x-tasks"] || f.schema["x-tasks"].includes(task)));
+}
 
 function readInput() {
   const task = currentTask();
-  const input = { task, scheduler: $("scheduler").value, output_format: $("output_format").value };
-  for (const f of NUMBER_FIELDS) input[f] = Number($(f).value);
-  const prompt = $("prompt").value.trim();
-  if (prompt && task !== "mix") input.prompt = prompt;
-  const negative = $("negative_prompt").value.trim();
-  if (negative) input.negative_prompt = negative;
-  if ($("seed").value !== "") input.seed = Number($("seed").value);
+  const input = { task };
+  for (const [name, { schema, control }] of valueFields()) {
+    if (control.type === "checkbox") input[name] = control.checked;
+    else if (schema.type === "number" || schema.type === "integer") {
+      if (control.value !== "") input[name] = Number(control.value);
+    } else if (control.value.trim() !== "") input[name] = control.value.trim();
+  }
   if (task === "img2img" || task === "inpaint") {
     if (!imageDataUrl) throw new Error("choose an image first");
     input.image = imageDataUrl;
   }
-  if (task === "img2img") input.strength = Number($("strength").value);
   if (task === "inpaint") input.mask = maskDataUrl();
   if (task === "mix") readMix(input);
   return input;
 }
 
 async function fillForm(input, seed) {
-  form.elements.task.value = input.task;
+  form.elements.task.value = input.task ?? "text2img";
   showTask();
-  for (const f of NUMBER_FIELDS) if (input[f] !== undefined) $(f).value = input[f];
-  for (const f of ["prompt", "negative_prompt"]) $(f).value = input[f] ?? "";
-  $("scheduler").value = input.scheduler;
-  $("output_format").value = input.output_format;
+  for (const [name, { schema, control }] of fields) {
+    if (isValueControl(control)) setValue(control, input[name] ?? schema.default);
+  }
   $("seed").value = seed ?? "";
-  if (input.strength !== undefined) $("strength").value = $("strength-value").textContent = input.strength;
+  $("strength-value").textContent = $("strength").value;
   if (input.image) await setImage(input.image);
   $("mix-items").replaceChildren();
   const texts = input.mix_texts ?? [];
@@ -358,6 +403,8 @@ async function pollHealth() {
   }
 }
 
-showTask();
-pollHealth();
-loadGallery();
+// The form is configured before the page says it is ready, and before the gallery offers its settings.
+configureForm().then(showTask, (e) => setMessage(e.message, true)).finally(() => {
+  pollHealth();
+  loadGallery();
+});

@@ -1,11 +1,7 @@
 // torch.exp on float32 CPU tensors, bit for bit: torch evaluates it with SLEEF's expf (1-ulp variant), which
 // is not always the correctly rounded result; where a step multiplies a large exp by noise (DDPM's
 // learned-range variance on its last step) that last bit shows at the tolerances the references ask for.
-import { roundHalfEven } from "../math.js";
-
-const f32 = Math.fround;
-/** Single-precision fused multiply-add (the product of two floats is exact in float64). */
-const fma = (a: number, b: number, c: number) => f32(a * b + c);
+import { f32, fma, roundHalfEven } from "./scalar.js";
 
 const LOG2E = f32(1.4426950408889634);
 // ln 2 split in a high part with trailing zero bits and the float remainder, for an exact q·ln2 reduction.

@@ -1,11 +1,4 @@
-// Numeric helpers shared by the host-side code.
-
-/** numpy's round (half to even), as the reference's schedules and image conversions use it. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  // Math.round rounds .5 up; step back when that lands on an odd number.
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+// How far one computation is from another: the int8 path against fp32 (bench, `generate --compare`, tests).
 
 /** ||a - b|| / ||b|| (b the reference). */
 export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {

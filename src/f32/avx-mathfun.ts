@@ -2,8 +2,7 @@
 // the compiler's FMA contractions), so that our normal samples match torch's bit for bit. Every step is an
 // IEEE float32 operation; a fused multiply-add is emulated as fround(a*b + c) in float64, where the product
 // of two float32 values is exact.
-const fr = Math.fround;
-const fma = (a: number, b: number, c: number): number => fr(a * b + c);
+import { f32 as fr, fma } from "./scalar.js";
 
 const SQRT_HALF = fr(0.707106781186547524);
 const LOG_P = [
