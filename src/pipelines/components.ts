@@ -19,8 +19,6 @@ export interface EngineOptions {
   keepLoaded?: boolean;
   /** Weight file variant, e.g. "fp16". */
   variant?: string;
-  /** Precision of the networks that have an int8 form, when a call does not say; default "fp32". */
-  precision?: Precision;
   /** Our cache folder (saved sessions, calibrations); false: none. Default: runtime/session-cache.ts's cacheRoot(). */
   cache?: string | false;
   /** Told when a component starts and finishes loading. */
@@ -73,8 +71,8 @@ export class Components {
   }
 
   /** Whether `spec` runs in int8 for a call at `precision` (int8 is a CPU form). */
-  private async int8(spec: NetworkSpec<any, any>, precision?: Precision): Promise<boolean> {
-    if ((precision ?? this.opts.precision ?? "fp32") !== "int8" || !spec.int8) return false;
+  private async int8(spec: NetworkSpec<any, any>, precision: Precision): Promise<boolean> {
+    if (precision !== "int8" || !spec.int8) return false;
     const { provider } = await this.resolveTarget();
     if (provider === "cpu") return true;
     if (!this.warnedInt8) this.opts.onWarning?.(`precision int8 runs on the cpu provider only; using ${provider}'s float path`);
@@ -86,7 +84,8 @@ export class Components {
    * Runs `fn` with a session of `spec` built from the component folder `dir`; the session is released
    * afterwards unless sessions are kept loaded.
    */
-  async use<C, V, T>(dir: string, spec: NetworkSpec<C, V>, variant: V, fn: (s: Session, cfg: C) => Promise<T>, precision?: Precision): Promise<T> {
+  async use<C, V, T>(dir: string, spec: NetworkSpec<C, V>, variant: V, fn: (s: Session, cfg: C) => Promise<T>,
+    precision: Precision = "fp32"): Promise<T> {
     const int8 = await this.int8(spec, precision);
     const mode = this.recording && spec.int8 ? "calibrate" : int8 ? "int8" : "float";
     const key = `${dir}|${spec.classes[0]}|${JSON.stringify(variant ?? null)}|${mode}`;

@@ -41,7 +41,7 @@ export interface DecoderArgs {
   signal?: AbortSignal;
   /** Attach a cheap preview of the current x0 estimate to each progress event. */
   preview?: boolean;
-  /** Precision of the UNet and the MoVQ decoder (default: the engine's). */
+  /** Precision of the UNet and the MoVQ decoder (default fp32). */
   precision?: Precision;
 }
 

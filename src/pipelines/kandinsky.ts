@@ -185,7 +185,7 @@ export class Kandinsky {
   /** Images of exactly the requested size. */
   async generate(req: GenerateRequest, ctl: RunControl = {}): Promise<GenerateResult> {
     const r = resolveRequest(req);
-    if ((r.precision ?? this.components.opts.precision) === "int8") await this.calibrate(r.task, ctl.signal);
+    if (r.precision === "int8") await this.calibrate(r.task, ctl.signal);
     const { decoded, seed } = await this.run(r, ctl);
     const { width, height } = r;
     // Generated at the rounded size; cropped to the request as the original implementation does (top-left).

@@ -194,9 +194,9 @@ export const FIELDS = {
     cli: { flag: "--seed <n>", note: "random, printed" }, cog: "seed", openai: { name: "seed", extra: true }, a1111: ["seed"],
   },
   precision: {
-    group: "request", kind: "enum", values: PRECISIONS,
-    description: "UNet and MoVQ decoder precision: fp32 (the reference's numbers) or int8 (cpu only; faster, approximate; calibrated once per model on first use); when absent: the engine's, else fp32",
-    cli: { flag: "--precision <p>", note: "fp32" }, cog: "precision", openai: { name: "precision", extra: true },
+    group: "request", kind: "enum", values: PRECISIONS, default: "fp32",
+    description: "UNet and MoVQ decoder precision: fp32 (the reference's numbers) or int8 (cpu only; faster, approximate; calibrated once per model on first use)",
+    cli: { flag: "--precision <p>" }, cog: "precision", openai: { name: "precision", extra: true },
   },
   outputFormat: {
     group: "output", kind: "enum", values: IMAGE_FORMATS, default: "png",
