@@ -136,7 +136,8 @@ async function main(o: Options): Promise<void> {
       const int8 = await measure({ ...base, item: item.name, precision, reference });
       const { alternate } = await child({ ...base, item: `alternate:${item.name}` });
       console.error(`${item.name} in turn in one process: fp32 ${alternate!.fp32Ms.toFixed(1)} ms, int8 ${alternate!.int8Ms.toFixed(1)} ms ` +
-        `(fastest of ${alternate!.runs} each), int8/fp32 ${(alternate!.int8Ms / alternate!.fp32Ms).toFixed(3)}`);
+        `(fastest of ${alternate!.runs} each), int8/fp32 ${(alternate!.int8Ms / alternate!.fp32Ms).toFixed(3)} ` +
+        `(CPU time ${(alternate!.int8CpuMs / alternate!.fp32CpuMs).toFixed(3)})`);
       return [fp32, { ...int8, alternate }];
     } finally {
       rmSync(reference, { force: true });

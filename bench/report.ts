@@ -93,7 +93,8 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
   for (const r of results.filter((x) => x.alternate)) {
     const a = r.alternate!;
     out.push("", `${r.item} fp32 and int8 in turn in one process (fastest of ${a.runs} each): fp32 ${fixed(a.fp32Ms, 1)} ms, ` +
-      `int8 ${fixed(a.int8Ms, 1)} ms, int8/fp32 ${fixed(a.int8Ms / a.fp32Ms, 3)}`);
+      `int8 ${fixed(a.int8Ms, 1)} ms, int8/fp32 ${fixed(a.int8Ms / a.fp32Ms, 3)}; CPU time ${fixed(a.fp32CpuMs, 0)} and ` +
+      `${fixed(a.int8CpuMs, 0)} ms, int8/fp32 ${fixed(a.int8CpuMs / a.fp32CpuMs, 3)}`);
   }
   for (const r of results.filter((x) => x.opMs)) {
     const total = Object.values(r.opMs!).reduce((a, b) => a + b, 0);
@@ -130,7 +131,10 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
     // The ratio of the runs taken in turn in one process when there are some, else of the two processes' medians.
     const alt = twin?.alternate;
     if (twin) kv[`${r.item}_int8_ratio`] = fixed(alt ? alt.int8Ms / alt.fp32Ms : twin.runMs / r.runMs, 3);
-    if (alt) Object.assign(kv, { [`${r.item}_alt_fp32_ms`]: fixed(alt.fp32Ms, 1), [`${r.item}_alt_int8_ms`]: fixed(alt.int8Ms, 1) });
+    if (alt) {
+      Object.assign(kv, { [`${r.item}_alt_fp32_ms`]: fixed(alt.fp32Ms, 1), [`${r.item}_alt_int8_ms`]: fixed(alt.int8Ms, 1) });
+      kv[`${r.item}_int8_cpu_ratio`] = fixed(alt.int8CpuMs / alt.fp32CpuMs, 3);
+    }
     if (r.relErr !== undefined) kv[`${r.item}_rel_err`] = r.relErr.toExponential(2);
   }
   if (peak) kv.gemm_peak_gflops = fixed(peak, 1);
