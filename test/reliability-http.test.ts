@@ -77,7 +77,7 @@ test("auth is decided on the route that matched: encoded and absolute-form paths
       else (closed++, assert.equal(r.status, 401, `${method} ${path}`));
     }
   }
-  assert.equal(closed, 5);
+  assert.equal(closed, 6);
   for (const path of ["/openapi.json", "/static/app.js", "/health-check"]) assert.equal((await rawRequest(origin, "GET", path)).status, 200, path);
   assert.equal((await rawRequest(origin, "GET", "/no-such-route")).status, 401, "an unknown path reveals nothing without the token");
 });
@@ -216,7 +216,7 @@ test("ids up to the schema's limit work in every path; longer ones get 414 JSON"
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.equal(put.body.status, "succeeded");
   assert.equal((await api("GET", `/predictions/${id}`)).body.id, id);
-  assert.equal((await api("POST", `/predictions/${id}/cancel`)).body.id, id);
+  assert.equal((await api("POST", `/predictions/${id}/cancel`)).status, 404, "a finished prediction is not in flight");
   const events = await fetch(`${server.url}/predictions/${id}/events`, { headers: auth });
   assert.equal(events.status, 200);
   assert.match(await events.text(), /^event: completed\n/);
