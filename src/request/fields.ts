@@ -137,7 +137,7 @@ export const FIELDS = {
   strength: {
     group: "request", kind: "number", exclusiveMinimum: 0, maximum: 1, default: 0.3, step: 0.05, tasks: ["img2img"],
     description: "img2img: how much of the image is re-drawn, from 0 (nothing) to 1 (all)",
-    cli: { flag: "--strength <x>" }, cog: "strength", a1111: ["denoising_strength"],
+    cli: { flag: "--strength <x>" }, cog: "strength", openai: { name: "strength", extra: true }, a1111: ["denoising_strength"],
   },
   mix: {
     group: "request", kind: "mix", maxItems: 16, maxLength: TEXT_MAX_LENGTH, weights: { minimum: -10, maximum: 10 },

@@ -38,6 +38,10 @@ export function openApiDocument(version: string, input: object): object {
       },
       "/predictions/{prediction_id}/cancel": { post: get("Cancel", ref("PredictionResponse"), [idParam]) },
       "/shutdown": { post: get("Start a graceful shutdown: queued and running predictions finish, new ones are refused", { type: "object" }) },
+      "/outputs/{name}": {
+        get: { summary: "An output image (with the token, or a URL the OpenAI API signed)", parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+          responses: { 200: { description: "The image", content: { "image/png": {}, "image/jpeg": {}, "image/webp": {} } } } },
+      },
       "/predictions/{prediction_id}/events": {
         get: { summary: "Server-sent events: start, progress, logs, output, completed", parameters: [idParam],
           responses: { 200: { description: "An event stream", content: { "text/event-stream": {} } } } },

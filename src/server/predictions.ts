@@ -5,13 +5,25 @@ import { randomUUID } from "node:crypto";
 import type { FastifyReply } from "fastify";
 import type { FieldLimits } from "../request/fields.js";
 import type { Backend, WebhookSpec } from "./backend.js";
+import { readImageUrl } from "./image-url.js";
 import { toGenerateRequest } from "./inputs.js";
-import type { Input } from "./schema.js";
+import { inputSchema, type Input } from "./schema.js";
 import type { Prediction } from "./store.js";
 import type { UrlPolicy } from "./url-policy.js";
+import { inputCheck, type InputCheck } from "./validate.js";
+
+/** The name clients see for the models served (OpenAI's model id, AUTOMATIC1111's checkpoint title). */
+export const MODEL_ID = "kandinsky-2.1";
 
 /** The models are still loading, or failed to load (the backend says why). */
 export class NotReadyError extends Error {}
+
+/** A prediction a synchronous API waited for did not succeed; the message says why. */
+export class NotSucceededError extends Error {
+  constructor(readonly prediction: Prediction) {
+    super(prediction.status === "canceled" ? "the prediction was cancelled" : `the prediction failed: ${prediction.error ?? "no reason given"}`);
+  }
+}
 
 export interface NewPrediction {
   id?: string;
@@ -32,9 +44,12 @@ export interface PredictionsOptions {
 
 export class Predictions {
   readonly backend: Backend;
+  /** Checks a Cog input as the Cog routes' schema does (for the other APIs, which build one). */
+  readonly check: InputCheck;
 
   constructor(private readonly o: PredictionsOptions) {
     this.backend = o.backend;
+    this.check = inputCheck(inputSchema(o.limits));
   }
 
   /** The server's limits on request fields. */
@@ -86,5 +101,33 @@ export class Predictions {
     } finally {
       res.off("close", left);
     }
+  }
+
+  /**
+   * Several predictions for one request (OpenAI's n variations, AUTOMATIC1111's n_iter), one after another: each
+   * is queued when the one before has ended, so one request holds one place in the queue. Stops early when the
+   * client leaves or `more()` says no; `started` hears of each prediction as it is queued.
+   */
+  async sequence(inputs: Input[], reply: FastifyReply, hooks: { started?(p: Prediction, index: number): void; more?(): boolean } = {}): Promise<Prediction[]> {
+    let gone = false;
+    const left = () => (gone = !reply.raw.writableFinished);
+    reply.raw.once("close", left);
+    try {
+      const ended: Prediction[] = [];
+      for (const [i, input] of inputs.entries()) {
+        if (gone || (i > 0 && hooks.more?.() === false)) break;
+        const { prediction } = await this.create({ input });
+        hooks.started?.(prediction, i);
+        ended.push(await this.untilDone(prediction.id, reply));
+      }
+      return ended;
+    } finally {
+      reply.raw.off("close", left);
+    }
+  }
+
+  /** The bytes of an output: a data URL's, or an uploaded file's (downloaded as image inputs are). */
+  async outputBytes(output: string): Promise<Buffer> {
+    return Buffer.from(await readImageUrl(output, this.o.urlPolicy));
   }
 }

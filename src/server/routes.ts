@@ -10,6 +10,8 @@ import { normalizeInput } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
 import type { Asset } from "./page.js";
 import { QueueFullError, UnavailableError, type Backend } from "./backend.js";
+import { openaiRoutes } from "./openai/routes.js";
+import { parseOutputName } from "./outputs.js";
 import { NotReadyError, Predictions } from "./predictions.js";
 import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, inputSchema, predictionRequestSchema, type PredictionRequest } from "./schema.js";
 import type { FieldLimits } from "../request/fields.js";
@@ -123,6 +125,8 @@ export function buildApp(ctx: AppContext): FastifyInstance {
 
   const auth = { token: ctx.token, apiAuth: ctx.apiAuth };
   app.addHook("onRequest", authHook(auth));
+  // The other APIs, each with its own error shapes; the hook above decides their auth too.
+  app.register(openaiRoutes, { prefix: "/v1", predictions, auth, maxInputPixels: ctx.maxInputPixels, created: Math.floor(Date.now() / 1000) });
   // Open: the page and its files, discovery, the schema and the health check (load balancers probe it). Cog
   // itself has no authentication (Replicate's platform puts it in front); this token is ours.
   const open = { config: { public: true } };
@@ -222,6 +226,17 @@ export function buildApp(ctx: AppContext): FastifyInstance {
 
   app.get("/predictions/:id/events", { schema: idSchema }, async (req: IdRequest, reply) => {
     if (!(await streams.ours(reply, req.params.id))) return notFound(reply);
+  });
+
+  // An output image by file name (outputs.ts), read from its prediction's record: with the token, or a URL the
+  // OpenAI API signed. An uploaded one is where it was uploaded.
+  app.get("/outputs/:name", { config: { signedUrl: true } }, async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+    const named = parseOutputName(req.params.name);
+    const out = named && (await backend.get(named.id))?.output?.[named.index];
+    if (!out) return notFound(reply);
+    if (!out.startsWith("data:")) return reply.redirect(out);
+    const mime = out.slice("data:".length, out.indexOf(";"));
+    return reply.type(mime).header("cache-control", "private, max-age=31536000, immutable").send(await predictions.outputBytes(out));
   });
 
   // A graceful shutdown: new predictions are refused, those this process runs finish, then the server stops.
