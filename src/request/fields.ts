@@ -169,7 +169,7 @@ export const FIELDS = {
   priorSteps: {
     group: "request", kind: "integer", minimum: 2, maximum: 1000, default: 25, limit: "maxSteps",
     description: "prior denoising steps",
-    cli: { flag: "--prior-steps <n>" }, cog: "num_steps_prior", openai: { name: "num_steps_prior", extra: true },
+    cli: { flag: "--prior-steps <n>" }, cog: "num_steps_prior", openai: { name: "num_steps_prior", extra: true }, a1111: ["num_steps_prior"],
   },
   guidanceScale: {
     group: "request", kind: "number", minimum: 0, default: 4, step: 0.5,
@@ -179,7 +179,7 @@ export const FIELDS = {
   priorGuidanceScale: {
     group: "request", kind: "number", minimum: 0, default: 4, step: 0.5,
     description: "prior classifier-free guidance",
-    cli: { flag: "--prior-guidance-scale <x>" }, cog: "prior_guidance_scale", openai: { name: "prior_guidance_scale", extra: true },
+    cli: { flag: "--prior-guidance-scale <x>" }, cog: "prior_guidance_scale", openai: { name: "prior_guidance_scale", extra: true }, a1111: ["prior_guidance_scale"],
   },
   scheduler: {
     group: "request", kind: "enum", values: SCHEDULER_NAMES, default: "ddim",

@@ -10,6 +10,7 @@ import { normalizeInput } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
 import type { Asset } from "./page.js";
 import { QueueFullError, UnavailableError, type Backend } from "./backend.js";
+import { a1111Routes } from "./a1111/routes.js";
 import { openaiRoutes } from "./openai/routes.js";
 import { parseOutputName } from "./outputs.js";
 import { NotReadyError, Predictions } from "./predictions.js";
@@ -127,6 +128,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
   app.addHook("onRequest", authHook(auth));
   // The other APIs, each with its own error shapes; the hook above decides their auth too.
   app.register(openaiRoutes, { prefix: "/v1", predictions, auth, maxInputPixels: ctx.maxInputPixels, created: Math.floor(Date.now() / 1000) });
+  app.register(a1111Routes, { prefix: "/sdapi/v1", predictions });
   // Open: the page and its files, discovery, the schema and the health check (load balancers probe it). Cog
   // itself has no authentication (Replicate's platform puts it in front); this token is ours.
   const open = { config: { public: true } };
