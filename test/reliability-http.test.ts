@@ -72,12 +72,12 @@ test("auth is decided on the route that matched: encoded and absolute-form paths
   let closed = 0;
   for (const [path, methods] of Object.entries(openapi.paths)) {
     for (const method of Object.keys(methods).map((m) => m.toUpperCase())) {
-      const r = await rawRequest(origin, method, path.replace("{prediction_id}", "secret-1"), {}, method === "GET" ? undefined : body);
+      const r = await rawRequest(origin, method, path.replace("{prediction_id}", "secret-1").replace("{name}", "secret-1-0.png"), {}, method === "GET" ? undefined : body);
       if (open.has(`${method} ${path}`)) assert.equal(r.status, 200, `${method} ${path}`);
       else (closed++, assert.equal(r.status, 401, `${method} ${path}`));
     }
   }
-  assert.equal(closed, 5);
+  assert.equal(closed, 7);
   for (const path of ["/openapi.json", "/static/app.js", "/health-check"]) assert.equal((await rawRequest(origin, "GET", path)).status, 200, path);
   assert.equal((await rawRequest(origin, "GET", "/no-such-route")).status, 401, "an unknown path reveals nothing without the token");
 });
@@ -87,14 +87,14 @@ test("a route added to the app later needs the token unless it says it is public
     dataDir: join(dataDir, "inherit"), queueSize: 0, timeoutMs: 1000, stopGraceMs: 1000, urlPolicy: openPolicy, models: () => new Promise(() => {}),
   });
   const app = buildApp({ backend, version: "test", page: new Map(), token: TOKEN, requestTimeoutMs: 1000, maxInputPixels: 1, urlPolicy: openPolicy, limits: {} });
-  app.get("/v1/models", () => ({ data: [] }));
-  app.post("/sdapi/v1/txt2img", () => ({ images: [] }));
-  app.get("/v1/status", { config: { public: true } }, () => ({ ok: true }));
+  app.get("/later/models", () => ({ data: [] }));
+  app.post("/later/txt2img", () => ({ images: [] }));
+  app.get("/later/status", { config: { public: true } }, () => ({ ok: true }));
   try {
-    assert.equal((await app.inject({ method: "GET", url: "/v1/models" })).statusCode, 401);
-    assert.equal((await app.inject({ method: "POST", url: "/sdapi/v1/%74xt2img", payload: {} })).statusCode, 401);
-    assert.equal((await app.inject({ method: "GET", url: "/v1/models", headers: auth })).statusCode, 200);
-    assert.equal((await app.inject({ method: "GET", url: "/v1/status" })).statusCode, 200);
+    assert.equal((await app.inject({ method: "GET", url: "/later/models" })).statusCode, 401);
+    assert.equal((await app.inject({ method: "POST", url: "/later/%74xt2img", payload: {} })).statusCode, 401);
+    assert.equal((await app.inject({ method: "GET", url: "/later/models", headers: auth })).statusCode, 200);
+    assert.equal((await app.inject({ method: "GET", url: "/later/status" })).statusCode, 200);
   } finally {
     await app.close();
     await backend.close();
@@ -216,7 +216,7 @@ test("ids up to the schema's limit work in every path; longer ones get 414 JSON"
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.equal(put.body.status, "succeeded");
   assert.equal((await api("GET", `/predictions/${id}`)).body.id, id);
-  assert.equal((await api("POST", `/predictions/${id}/cancel`)).body.id, id);
+  assert.equal((await api("POST", `/predictions/${id}/cancel`)).status, 404, "a finished prediction is not in flight");
   const events = await fetch(`${server.url}/predictions/${id}/events`, { headers: auth });
   assert.equal(events.status, 200);
   assert.match(await events.text(), /^event: completed\n/);

@@ -12,7 +12,7 @@ import { client, loopback, receiver, serve, small, waitFor } from "./server-help
 
 const openPolicy = new UrlPolicy({ denyPrivate: false, allowHosts: [] });
 /** The default schedule, shortened: the same code path in milliseconds. */
-const FAST: Delivery = { attempts: 4, firstDelayMs: 5, timeoutMs: 2000 };
+const FAST: Delivery = { attempts: 4, firstDelayMs: 5, maxDelayMs: 20, timeoutMs: 2000 };
 const ALL = new Set<WebhookEvent>(WEBHOOK_EVENTS);
 
 /** Sends each event with the body {"n": i}, i its place in `events`. */

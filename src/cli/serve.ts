@@ -9,13 +9,15 @@ import { say, UserError } from "./errors.js";
 import type { ServeOptions } from "../server/index.js";
 import { CLUSTER_DEFAULTS, LIMIT_DEFAULTS } from "../server/limits.js";
 import { LIMITS, limitRange, type LimitName } from "../request/fields.js";
+import { parseApiAuth } from "../server/auth.js";
 
-type Renamed = "models" | "predictTimeoutS" | "stopGraceS" | "requestTimeoutS" | "cluster" | "dataDir";
+type Renamed = "models" | "predictTimeoutS" | "stopGraceS" | "requestTimeoutS" | "cluster" | "dataDir" | "apiAuth";
 interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, Renamed> {
   dataDir: string;
   predictTimeout?: number;
   stopGrace?: number;
   requestTimeout?: number;
+  apiAuth?: string;
   redis?: string;
   queueName: string;
   maxAttempts: number;
@@ -26,6 +28,15 @@ function port(value: string): number {
   const n = integer(value);
   if (n < 0 || n > 65535) throw new InvalidArgumentError("expected a port from 0 to 65535 (0: any free port)");
   return n;
+}
+
+function credentials(value: string): string {
+  try {
+    parseApiAuth(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return value;
 }
 
 function hosts(value: string, previous: string[] = []): string[] {
@@ -52,7 +63,8 @@ export function addServeCommand(program: Command): void {
     .description("serve the models over HTTP")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <port>", "port to listen on", port, 5000)
-    .addOption(new Option("--token <token>", "require the header Authorization: Bearer <token>").env("KANDINSKY_TOKEN"))
+    .addOption(new Option("--token <token>", "require the header Authorization: Bearer <token> (the OpenAI API's key too)").env("KANDINSKY_TOKEN"))
+    .addOption(new Option("--api-auth <user:password>", "HTTP Basic credentials for the AUTOMATIC1111 API (comma-separated for several), as A1111's --api-auth").argParser(credentials))
     .option("--upload-url <url>", "PUT output files to <url>/<name> instead of returning data URLs (as Cog's --upload-url)", url)
     .option("--data-dir <dir>", "where requests and results are kept", "kandinsky-data")
     .option("--queue-size <n>", "how many predictions may wait behind the running one (with --redis: while every worker is busy)", nonNegativeInteger, 8)
@@ -84,7 +96,7 @@ Examples:
     // Loaded here: the other commands need neither the server nor its HTTP stack.
     const { startServer } = await import("../server/index.js");
     const server = await startServer({
-      host: o.host, port: o.port, token: o.token, uploadUrl: o.uploadUrl, queueSize: o.queueSize,
+      host: o.host, port: o.port, token: o.token, apiAuth: o.apiAuth === undefined ? undefined : parseApiAuth(o.apiAuth), uploadUrl: o.uploadUrl, queueSize: o.queueSize,
       predictTimeoutS: o.predictTimeout, stopGraceS: o.stopGrace, requestTimeoutS: o.requestTimeout, maxInputPixels: o.maxInputPixels,
       denyPrivateUrls: o.denyPrivateUrls, allowUrlHosts: o.allowUrlHosts,
       maxSize: o.maxSize, maxOutputs: o.maxOutputs, maxSteps: o.maxSteps,
@@ -96,7 +108,12 @@ Examples:
       throw new UserError(e.message, { cause: e });
     });
     say(`serving on ${server.url}${o.redis ? ` as a front of the cluster on ${redisWhere(o.redis)} (queue ${o.queueName})` : ""}`);
-    const signal = await untilSignal();
+    // POST /shutdown stops the server once what it runs has ended; a signal stops it at once.
+    const signal = await Promise.race([untilSignal(), server.stopped.then(() => undefined)]);
+    if (signal === undefined) {
+      say("stopped (POST /shutdown)");
+      return;
+    }
     say(`${signal}: stopping (a second one ends at once)`);
     await server.close();
   });

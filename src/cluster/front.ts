@@ -160,7 +160,7 @@ export class ClusterBackend implements Backend {
       // Not taken yet: out of the queue, and ended here (this front sends its completed webhook).
       if (found.attempt === QUEUED && (await this.queue.remove(jobId(id))) === 1) {
         const { webhook, urlPolicy, resultTtlS } = found.job;
-        const sender = webhook && new WebhookSender(webhook.url, new Set(webhook.events), new UrlPolicy(urlPolicy));
+        const sender = webhook && new WebhookSender(webhook.url, new Set(webhook.events), new UrlPolicy(urlPolicy), undefined, webhook.trace);
         const job = new RemoteJob(found.prediction, QUEUED, this.records, sender, resultTtlS);
         await job.finish("canceled");
         if (!job.lost) {

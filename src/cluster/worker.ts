@@ -38,7 +38,7 @@ export interface ClusterWorkerOptions {
   models: () => Promise<WorkerInit>;
 }
 
-const senderFor = (job: ClusterJob) => job.webhook && new WebhookSender(job.webhook.url, new Set(job.webhook.events), new UrlPolicy(job.urlPolicy));
+const senderFor = (job: ClusterJob) => job.webhook && new WebhookSender(job.webhook.url, new Set(job.webhook.events), new UrlPolicy(job.urlPolicy), undefined, job.webhook.trace);
 
 export class ClusterWorker {
   readonly id = `${hostname()}:${process.pid}`;

@@ -1,6 +1,6 @@
 // Image files <-> RgbImage / GrayImage through sharp (libvips).
-import sharp from "sharp";
-import { type GrayImage, type RgbImage, rgbImage, rgbToLuma } from "./rgb.js";
+import sharp, { type Sharp } from "sharp";
+import { type GrayImage, grayImage, type RgbImage, rgbImage, rgbToLuma } from "./rgb.js";
 import type { ImageFormat } from "./formats.js";
 
 export { crop, cropCenter, cropTopLeft } from "./rgb.js";
@@ -22,21 +22,27 @@ export interface DecodeOptions {
 export class ImageTooLargeError extends Error {}
 
 /**
+ * The decoding pipeline of every image input: the header's size checked against maxPixels first, then libvips
+ * with EXIF orientation applied. failOn "error": tolerate the warnings many real-world JPEGs carry, refuse
+ * corrupt or truncated data. The pixel limit again, for libvips to enforce on whatever the header check could not see.
+ */
+async function open(input: Uint8Array | string, o: DecodeOptions): Promise<Sharp> {
+  if (o.maxPixels !== undefined) {
+    const { width = 0, height = 0 } = await sharp(input, { limitInputPixels: false }).metadata();
+    if (width * height > o.maxPixels) {
+      throw new ImageTooLargeError(`is ${width}x${height} (${width * height} pixels), more than the limit of ${o.maxPixels} pixels`);
+    }
+  }
+  return sharp(input, { autoOrient: true, failOn: "error", limitInputPixels: o.maxPixels ?? true });
+}
+
+/**
  * Decodes to 8-bit sRGB RGB: EXIF orientation applied, alpha kept or dropped as `alpha` says, anything
  * else (grey, CMYK, palette, 16-bit) converted by libvips.
  */
 async function decodeRgb(input: Uint8Array | string, alpha: "flatten-white" | "drop", who: string, o: DecodeOptions): Promise<RgbImage> {
   try {
-    const limitInputPixels = o.maxPixels ?? true;
-    if (o.maxPixels !== undefined) {
-      const { width = 0, height = 0 } = await sharp(input, { limitInputPixels: false }).metadata();
-      if (width * height > o.maxPixels) {
-        throw new ImageTooLargeError(`is ${width}x${height} (${width * height} pixels), more than the limit of ${o.maxPixels} pixels`);
-      }
-    }
-    // failOn "error": tolerate the warnings many real-world JPEGs carry, refuse corrupt or truncated data.
-    // The pixel limit again, for libvips to enforce on whatever the header check could not see.
-    let pipeline = sharp(input, { autoOrient: true, failOn: "error", limitInputPixels }).toColourspace("srgb");
+    let pipeline = (await open(input, o)).toColourspace("srgb");
     pipeline = alpha === "flatten-white" ? pipeline.flatten({ background: "#ffffff" }) : pipeline.removeAlpha();
     const { data, info } = await pipeline.raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels instead of 3`);
@@ -58,6 +64,29 @@ export function decodeImage(input: Uint8Array | string, o: DecodeOptions = {}): 
  */
 export async function decodeMask(input: Uint8Array | string, o: DecodeOptions = {}): Promise<GrayImage> {
   return rgbToLuma(await decodeRgb(input, "drop", "decodeMask", o));
+}
+
+/**
+ * An image's size (as decoded: EXIF orientation applied) and alpha channel, undefined when it has none. OpenAI's
+ * image edits mark what to repaint with alpha 0.
+ */
+export async function decodeAlpha(input: Uint8Array | string, o: DecodeOptions = {}): Promise<{ width: number; height: number; alpha?: GrayImage }> {
+  try {
+    const image = await open(input, o);
+    const { width = 0, height = 0, orientation = 1, hasAlpha } = await image.metadata();
+    // EXIF orientations 5 to 8 turn the image a quarter.
+    if (!hasAlpha) return orientation >= 5 ? { width: height, height: width } : { width, height };
+    const { data, info } = await image.extractChannel("alpha").raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height, alpha: grayImage(info.width, info.height, new Uint8Array(data.buffer, data.byteOffset, data.length)) };
+  } catch (e) {
+    if (e instanceof ImageTooLargeError) throw e;
+    throw new Error(`decodeAlpha: cannot decode image (${describe(input)}): ${(e as Error).message}`);
+  }
+}
+
+/** Encodes a single-channel image (a mask) as a greyscale PNG. */
+export function encodeGrayPng(img: GrayImage): Promise<Buffer> {
+  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: 1 } }).png().toBuffer();
 }
 
 /** Encodes an RGB image. quality (1-100) applies to JPEG and WebP; PNG is always lossless. */

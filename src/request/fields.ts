@@ -138,7 +138,7 @@ export const FIELDS = {
   strength: {
     group: "request", kind: "number", exclusiveMinimum: 0, maximum: 1, default: 0.3, step: 0.05, tasks: ["img2img"],
     description: "img2img: how much of the image is re-drawn, from 0 (nothing) to 1 (all)",
-    cli: { flag: "--strength <x>" }, cog: "strength", a1111: ["denoising_strength"],
+    cli: { flag: "--strength <x>" }, cog: "strength", openai: { name: "strength", extra: true }, a1111: ["denoising_strength"],
   },
   mix: {
     group: "request", kind: "mix", maxItems: 16, maxLength: TEXT_MAX_LENGTH, weights: { minimum: -10, maximum: 10 },
@@ -170,7 +170,7 @@ export const FIELDS = {
   priorSteps: {
     group: "request", kind: "integer", minimum: 2, maximum: 1000, default: 25, limit: "maxSteps",
     description: "prior denoising steps",
-    cli: { flag: "--prior-steps <n>" }, cog: "num_steps_prior", openai: { name: "num_steps_prior", extra: true },
+    cli: { flag: "--prior-steps <n>" }, cog: "num_steps_prior", openai: { name: "num_steps_prior", extra: true }, a1111: ["num_steps_prior"],
   },
   guidanceScale: {
     group: "request", kind: "number", minimum: 0, default: 4, step: 0.5,
@@ -180,7 +180,7 @@ export const FIELDS = {
   priorGuidanceScale: {
     group: "request", kind: "number", minimum: 0, default: 4, step: 0.5,
     description: "prior classifier-free guidance",
-    cli: { flag: "--prior-guidance-scale <x>" }, cog: "prior_guidance_scale", openai: { name: "prior_guidance_scale", extra: true },
+    cli: { flag: "--prior-guidance-scale <x>" }, cog: "prior_guidance_scale", openai: { name: "prior_guidance_scale", extra: true }, a1111: ["prior_guidance_scale"],
   },
   scheduler: {
     group: "request", kind: "enum", values: SCHEDULER_NAMES, default: "ddim",

@@ -40,6 +40,8 @@ export interface Health {
 export interface WebhookSpec {
   url: string;
   events: WebhookEvent[];
+  /** The creating request's W3C trace context, sent with every delivery. */
+  trace?: { traceparent?: string; tracestate?: string };
 }
 
 export interface Submission {
@@ -80,5 +82,10 @@ export interface Backend {
   watch(id: string, fn: (e: StreamEvent) => void): Promise<Watch | undefined>;
   /** The prediction once it is terminal. */
   done(id: string): Promise<Prediction | undefined>;
+  /**
+   * A graceful shutdown's first half (POST /shutdown): new predictions are refused, and this resolves when those
+   * this process runs have ended. Absent where nothing runs in the process (a cluster's front).
+   */
+  drain?(): Promise<void>;
   close(): Promise<void>;
 }

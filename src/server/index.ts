@@ -1,5 +1,5 @@
-// `kandinsky serve`: Cog's HTTP prediction API and a web page over one inference Engine, or, with `cluster`, an
-// HTTP front of workers that share a Redis (src/cluster).
+// `kandinsky serve`: Cog's HTTP prediction API, the OpenAI and AUTOMATIC1111 image APIs and a web page over one
+// inference Engine, or, with `cluster`, an HTTP front of workers that share a Redis (src/cluster).
 import { readFileSync } from "node:fs";
 import type { WorkerInit } from "../engine/protocol.js";
 import { LocalBackend } from "./local-backend.js";
@@ -15,6 +15,8 @@ export interface ServeOptions {
   host: string;
   port: number;
   token?: string;
+  /** "user:password" pairs (parseApiAuth): HTTP Basic for the AUTOMATIC1111 routes, as A1111's --api-auth. */
+  apiAuth?: string[];
   uploadUrl?: string;
   /** The local server's records and outputs. */
   dataDir?: string;
@@ -61,7 +63,15 @@ const { version } = JSON.parse(readFileSync(new URL("../../../package.json", imp
  * resolves, SETUP_FAILED with its error when it rejects. Records and outputs live under `dataDir`. A cluster's
  * front is READY when a worker is.
  */
-export async function startServer(o: ServeOptions): Promise<{ url: string; close(): Promise<void> }> {
+export interface RunningServer {
+  url: string;
+  /** Stops at once: what is queued or running fails, with a reason. */
+  close(): Promise<void>;
+  /** Resolves when the server has stopped: after close(), or after a graceful POST /shutdown. */
+  stopped: Promise<void>;
+}
+
+export async function startServer(o: ServeOptions): Promise<RunningServer> {
   if (!Number.isInteger(o.queueSize) || o.queueSize < 0) throw new Error(`queue size must be an integer >= 0, got ${o.queueSize}`);
   const seconds = (name: string, value: number) => {
     if (!(value > 0)) throw new Error(`${name} must be > 0 seconds, got ${value}`);
@@ -102,7 +112,18 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
     if (!o.models || o.dataDir === undefined) throw new Error("a server without a cluster needs its models and a data folder");
     backend = await LocalBackend.open({ dataDir: o.dataDir, queueSize: o.queueSize, timeoutMs, stopGraceMs, urlPolicy, models: o.models, createEngine: o.createEngine });
   }
-  const app = buildApp({ backend, version, page: await loadPage(), token: o.token, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels, urlPolicy, limits });
+  let closing: Promise<void> | undefined;
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((r) => (markStopped = r));
+  const close = () => (closing ??= (async () => {
+    await backend.close();
+    await app.close();
+    markStopped();
+  })());
+  const app = buildApp({
+    backend, version, page: await loadPage(), token: o.token, apiAuth: o.apiAuth, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels,
+    urlPolicy, limits, shutdown: () => void (backend.drain?.() ?? Promise.resolve()).then(close),
+  });
   try {
     await app.listen({ host: o.host, port: o.port });
   } catch (e) {
@@ -115,11 +136,5 @@ export async function startServer(o: ServeOptions): Promise<{ url: string; close
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : o.port;
   const host = o.host === "0.0.0.0" || o.host === "::" ? "localhost" : o.host.includes(":") ? `[${o.host}]` : o.host;
-  return {
-    url: `http://${host}:${port}`,
-    async close() {
-      await backend.close();
-      await app.close();
-    },
-  };
+  return { url: `http://${host}:${port}`, close, stopped };
 }

@@ -2,7 +2,7 @@
 // and decoded, then admitted (admit.ts: every check of the table, this server's limits), each failure naming
 // its Cog field.
 import { decodeImage, decodeMask, ImageTooLargeError } from "../image/io.js";
-import { apiNames, FIELD_KEYS, FIELDS, type FieldKey, type FieldSpec, type MixItem } from "../request/fields.js";
+import { apiNames, COG_NAMES, FIELD_KEYS, FIELDS, type FieldKey, type FieldSpec, type MixItem } from "../request/fields.js";
 import { RequestError } from "../request/resolve.js";
 import { admitRequest, type AdmitOptions, type Admitted } from "./admit.js";
 import { InputError } from "./errors.js";
@@ -20,6 +20,12 @@ export interface InputOptions extends AdmitOptions {
 
 type Decode<T> = (b: Uint8Array, o: { maxPixels: number }) => Promise<T>;
 
+/** A decoder's failure on the image input at `loc`, in words for the client. */
+export function undecodable(e: unknown, loc: Loc): InputError {
+  if (e instanceof ImageTooLargeError) return new InputError(loc, `${e.message} (--max-input-pixels)`);
+  return new InputError(loc, "is not an image this server can read (PNG, JPEG, WebP, GIF, TIFF, AVIF)");
+}
+
 async function load<T>(url: string, loc: Loc, decode: Decode<T>, o: InputOptions): Promise<T> {
   let bytes: Uint8Array;
   try {
@@ -30,13 +36,32 @@ async function load<T>(url: string, loc: Loc, decode: Decode<T>, o: InputOptions
   try {
     return await decode(bytes, { maxPixels: o.maxInputPixels });
   } catch (e) {
-    if (e instanceof ImageTooLargeError) throw new InputError(loc, `${e.message} (--max-input-pixels)`);
-    throw new InputError(loc, "is not an image this server can read (PNG, JPEG, WebP, GIF, TIFF, AVIF)");
+    throw undecodable(e, loc);
   }
 }
 
 /** A Cog input's loc: ["body", "input", name]. */
 const at = (name: string): Loc => ["body", "input", name];
+
+/** Other values the Cog API takes for a field's, by Cog name: Replicate's task name for img2img. */
+const VALUE_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = { task: { text_guided_img2img: "img2img" } };
+
+/**
+ * Before the schema sees a Cog input: replaces the aliases of values (VALUE_ALIASES), and removes the fields
+ * that have no Cog name in the table (coglet drops them rather than refusing the prediction), naming them for a
+ * warning.
+ */
+export function normalizeInput(input: unknown): string[] {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return [];
+  const fields = input as Record<string, unknown>;
+  for (const [name, aliases] of Object.entries(VALUE_ALIASES)) {
+    const v = fields[name];
+    if (typeof v === "string" && Object.hasOwn(aliases, v)) fields[name] = aliases[v];
+  }
+  const unknown = Object.keys(fields).filter((k) => !Object.hasOwn(COG_NAMES, k));
+  for (const k of unknown) delete fields[k];
+  return unknown;
+}
 
 /**
  * A schema-valid input in the library's terms (images fetched and decoded), admitted with this server's limits.

@@ -78,7 +78,7 @@ export class LocalBackend implements Backend {
     // A request for the same id that got here first, while this one's images were read.
     const raced = this.runner.job(s.prediction.id);
     if (raced) return raced.snapshot();
-    const webhook = s.webhook && new WebhookSender(s.webhook.url, new Set(s.webhook.events), this.urlPolicy);
+    const webhook = s.webhook && new WebhookSender(s.webhook.url, new Set(s.webhook.events), this.urlPolicy, undefined, s.webhook.trace);
     return (await this.runner.submit({ prediction: s.prediction, request: s.request, output: s.output, webhook, uploadTo: s.uploadTo })).snapshot();
   }
 
@@ -99,6 +99,10 @@ export class LocalBackend implements Backend {
   async done(id: string): Promise<Prediction | undefined> {
     const job = this.runner.job(id);
     return job ? structuredClone(await job.done) : this.store.get(id);
+  }
+
+  drain(): Promise<void> {
+    return this.runner.drain();
   }
 
   async close(): Promise<void> {

@@ -12,13 +12,15 @@ export function openApiDocument(version: string, input: object): object {
   const request = predictionRequestSchema(ref("Input"));
   const create = (summary: string, params: object[]) => ({
     summary,
-    description: "Synchronous by default; with `Prefer: respond-async` the reply is 202 and updates go to the webhook.",
+    description: "Synchronous by default; with `Prefer: respond-async` the reply is 202 and updates go to the webhook; " +
+      "with `Accept: text/event-stream` the reply is coglet's event stream (start, output, log, metric, completed).",
     parameters: [...params, { name: "prefer", in: "header", required: false, schema: { type: "string" } }],
     requestBody: { required: true, content: { "application/json": { schema: ref("PredictionRequest") } } },
     responses: {
       200: json(ref("PredictionResponse")),
       202: json(ref("PredictionResponse"), "Accepted (Prefer: respond-async)"),
       409: json({}, "The queue is full"),
+      503: json({}, "The models are not loaded yet"),
       422: validationError,
     },
   });
@@ -35,6 +37,11 @@ export function openApiDocument(version: string, input: object): object {
         get: get("Get a prediction", ref("PredictionResponse"), [idParam]),
       },
       "/predictions/{prediction_id}/cancel": { post: get("Cancel", ref("PredictionResponse"), [idParam]) },
+      "/shutdown": { post: get("Start a graceful shutdown: queued and running predictions finish, new ones are refused", { type: "object" }) },
+      "/outputs/{name}": {
+        get: { summary: "An output image (with the token, or a URL the OpenAI API signed)", parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+          responses: { 200: { description: "The image", content: { "image/png": {}, "image/jpeg": {}, "image/webp": {} } } } },
+      },
       "/predictions/{prediction_id}/events": {
         get: { summary: "Server-sent events: start, progress, logs, output, completed", parameters: [idParam],
           responses: { 200: { description: "An event stream", content: { "text/event-stream": {} } } } },

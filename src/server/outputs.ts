@@ -15,9 +15,19 @@ export interface OutputFile {
 
 const UPLOAD_TIMEOUT_MS = 60_000;
 
-/** The files of a prediction's images, named `<id>-<n>.<ext>`. */
+/** The file name of a prediction's image `index`: `<id>-<n>.<ext>` (also what uploads and GET /outputs/{name} use). */
+export const outputName = (id: string, index: number, format: ImageFormat) => `${id}-${index}${EXTENSION[format]}`;
+
+const NAME = new RegExp(`^([A-Za-z0-9_-]+)-(\\d+)(${Object.values(EXTENSION).map((e) => e.replace(".", "\\.")).join("|")})$`);
+/** The prediction and image an output file name names, or undefined. */
+export function parseOutputName(name: string): { id: string; index: number } | undefined {
+  const m = NAME.exec(name);
+  return m ? { id: m[1], index: Number(m[2]) } : undefined;
+}
+
+/** The files of a prediction's images. */
 export function encodeOutputs(images: RgbImage[], id: string, format: ImageFormat, quality: number): Promise<OutputFile[]> {
-  return Promise.all(images.map(async (im, i) => ({ name: `${id}-${i}${EXTENSION[format]}`, bytes: await encodeImage(im, format, quality), mime: `image/${format}` })));
+  return Promise.all(images.map(async (im, i) => ({ name: outputName(id, i, format), bytes: await encodeImage(im, format, quality), mime: `image/${format}` })));
 }
 
 /** Where output files are kept: they are stored before a prediction is reported done. */

@@ -1,35 +1,36 @@
-// The HTTP API (Cog's prediction API plus polling and event streams) and the web page, on fastify.
-import { randomUUID, timingSafeEqual } from "node:crypto";
+// The HTTP server on fastify: Cog's prediction API as coglet (Cog 0.22) serves it, polling and event streams,
+// and the web page, over any backend (backend.ts). Every API the server speaks creates its predictions the same
+// way (predictions.ts) under the same credentials (auth.ts).
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { InputError, validationDetails } from "./errors.js";
-import { toGenerateRequest } from "./inputs.js";
+import { authHook, UnauthorizedError } from "./auth.js";
+import { normalizeInput } from "./inputs.js";
 import { openApiDocument } from "./openapi.js";
 import type { Asset } from "./page.js";
 import { QueueFullError, UnavailableError, type Backend } from "./backend.js";
-import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, inputSchema, predictionRequestSchema, SCHEMA_ANNOTATIONS, type PredictionRequest } from "./schema.js";
+import { a1111Routes } from "./a1111/routes.js";
+import { openaiRoutes } from "./openai/routes.js";
+import { parseOutputName } from "./outputs.js";
+import { NotReadyError, Predictions } from "./predictions.js";
+import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, inputSchema, predictionRequestSchema, type PredictionRequest } from "./schema.js";
 import type { FieldLimits } from "../request/fields.js";
-import type { StreamEvent } from "./job.js";
-import { isStorageFull, isTerminal, type Prediction } from "./store.js";
+import { isStorageFull, isTerminal } from "./store.js";
+import { Streams, wantsEventStream } from "./streams.js";
 import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
-
-declare module "fastify" {
-  interface FastifyContextConfig {
-    /** Served without the bearer token. Every route needs the token unless it says `public: true`. */
-    public?: boolean;
-  }
-}
+import { AJV_OPTIONS } from "./validate.js";
 
 /** Room for a few images as data URLs (each at most IMAGE_URL_LIMITS.maxBytes). */
 const BODY_LIMIT = 64 * 2 ** 20;
-const KEEPALIVE_MS = 15_000;
 
 export interface AppContext {
   backend: Backend;
   page: Map<string, Asset>;
   version: string;
   token?: string;
+  /** "user:password" pairs of HTTP Basic for the AUTOMATIC1111 routes (--api-auth). */
+  apiAuth?: string[];
   uploadUrl?: string;
   /** Time a client has to send a whole request (headers and body). */
   requestTimeoutMs: number;
@@ -38,6 +39,8 @@ export interface AppContext {
   urlPolicy: UrlPolicy;
   /** The server's limits on request fields: in the published schema, and applied to every API (admit.ts). */
   limits: FieldLimits;
+  /** POST /shutdown: starts a graceful shutdown. */
+  shutdown?: () => void;
 }
 
 type IdRequest = FastifyRequest<{ Params: { id: string } }>;
@@ -69,6 +72,9 @@ function clientError(requestTimeoutMs: number) {
   };
 }
 
+/** Input fields removed from a request's body before validation, by request. */
+const removedFields = new WeakMap<FastifyRequest, string[]>();
+
 export function buildApp(ctx: AppContext): FastifyInstance {
   const { backend } = ctx;
   const app = Fastify({
@@ -92,11 +98,10 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       const detail = long ? `a path segment is longer than ${ID_MAX_LENGTH} characters, the longest a prediction id may be` : err.message;
       return (res as FastifyReply).code(long ? 414 : err.statusCode ?? 400).send({ detail });
     },
-    // Unknown input fields are refused rather than dropped, and types are not coerced: "512" is not a width.
-    // Formats stay annotations (OpenAPI's "uri" marks file inputs): ajv-formats' URI regex overflows the stack
-    // on a data URL of a few MB. Patterns check the schemes; URLs are parsed where they are used.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, validateFormats: false, keywords: SCHEMA_ANNOTATIONS } },
+    ajv: { customOptions: AJV_OPTIONS },
   });
+  const predictions = new Predictions({ backend, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy, limits: ctx.limits });
+  const streams = new Streams(backend);
 
   app.setErrorHandler((err: Error & { validation?: never[]; validationContext?: string; statusCode?: number }, _req, reply) => {
     if (err.validation) {
@@ -104,7 +109,11 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       return reply.code(422).send({ detail: validationDetails(err.validation, where) });
     }
     if (err instanceof InputError) return reply.code(422).send({ detail: [err.detail] });
+    if (err instanceof UnauthorizedError) return reply.code(401).header("www-authenticate", err.scheme).send({ detail: err.message });
     if (err instanceof UnavailableError) return reply.code(503).send({ detail: err.message });
+    // coglet's shape for a prediction that cannot be taken.
+    if (err instanceof NotReadyError) return reply.code(503).send({ error: err.message, status: "failed" });
+    if (err instanceof QueueFullError) return reply.code(409).send({ error: err.message, status: "failed" });
     if (isStorageFull(err)) {
       console.error("kandinsky serve:", err.message);
       return reply.code(507).send({ detail: `the server's storage is full, so the prediction cannot be stored (${(err as NodeJS.ErrnoException).code}); retry later` });
@@ -115,19 +124,11 @@ export function buildApp(ctx: AppContext): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `Not Found: ${req.method} ${req.url.split("?")[0]}` }));
 
-  // Decided on the route that matched (after the router decoded and normalised the path), never on the raw
-  // URL text: "/%70redictions" and "http://host/predictions" are /predictions too. Routes are closed unless
-  // they say `config: { public: true }`; an unknown path needs the token as well, so probing reveals nothing.
-  if (ctx.token) {
-    const expected = Buffer.from(`Bearer ${ctx.token}`);
-    app.addHook("onRequest", async (req, reply) => {
-      if (req.routeOptions.config.public) return;
-      const got = Buffer.from(req.headers.authorization ?? "");
-      if (got.length !== expected.length || !timingSafeEqual(got, expected)) {
-        return reply.code(401).header("www-authenticate", "Bearer").send({ detail: "missing or wrong bearer token (Authorization: Bearer <token>)" });
-      }
-    });
-  }
+  const auth = { token: ctx.token, apiAuth: ctx.apiAuth };
+  app.addHook("onRequest", authHook(auth));
+  // The other APIs, each with its own error shapes; the hook above decides their auth too.
+  app.register(openaiRoutes, { prefix: "/v1", predictions, auth, maxInputPixels: ctx.maxInputPixels, created: Math.floor(Date.now() / 1000) });
+  app.register(a1111Routes, { prefix: "/sdapi/v1", predictions });
   // Open: the page and its files, discovery, the schema and the health check (load balancers probe it). Cog
   // itself has no authentication (Replicate's platform puts it in front); this token is ours.
   const open = { config: { public: true } };
@@ -143,6 +144,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
       kandinsky_version: ctx.version,
       docs_url: "/",
       openapi_url: "/openapi.json",
+      shutdown_url: "/shutdown",
       healthcheck_url: "/health-check",
       predictions_url: "/predictions",
       predictions_idempotent_url: "/predictions/{prediction_id}",
@@ -167,11 +169,6 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     return reply.code(health.status === "UNHEALTHY" ? 503 : 200).send({ ...health, version: { kandinsky: ctx.version } });
   });
 
-  const reply200or202 = async (reply: FastifyReply, found: Prediction, respondAsync: boolean) => {
-    const prediction = respondAsync ? found : await backend.done(found.id);
-    return reply.code(respondAsync ? 202 : 200).send(prediction);
-  };
-
   const create = async (req: FastifyRequest, reply: FastifyReply, pathId?: string) => {
     const body = req.body as PredictionRequest;
     if (pathId !== undefined && body.id !== undefined && body.id !== pathId) {
@@ -185,94 +182,69 @@ export function buildApp(ctx: AppContext): FastifyInstance {
         throw e instanceof UrlRefusedError ? new InputError(["body", field], `is not reached: ${e.message}`) : e;
       });
     }
-    const id = pathId ?? body.id;
-    const respondAsync = /\brespond-async\b/.test(String(req.headers.prefer ?? ""));
-    const why = await backend.notReady();
-    if (why) return reply.code(503).send({ detail: why });
-    // The same id again is the same prediction (Cog's idempotent creation), not a second run.
-    const existing = id === undefined ? undefined : await backend.get(id);
-    if (existing) return reply200or202(reply, existing, respondAsync);
-    const { request, output } = await toGenerateRequest(body.input, {
-      canInpaint: await backend.canInpaint(), limits: ctx.limits, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy,
-    });
-
-    const prediction: Prediction = {
-      id: id ?? randomUUID().replaceAll("-", ""),
+    const removed = removedFields.get(req) ?? [];
+    const header = (name: string) => (typeof req.headers[name] === "string" ? (req.headers[name] as string) : undefined);
+    const { prediction, created } = await predictions.create({
+      id: pathId ?? body.id,
       input: body.input,
-      output: null,
-      logs: "",
-      error: null,
-      status: "starting",
-      created_at: new Date().toISOString(),
-      started_at: null,
-      completed_at: null,
-      metrics: {},
-    };
-    let created: Prediction;
-    try {
-      created = await backend.submit({
-        prediction,
-        request,
-        output,
-        webhook: body.webhook ? { url: body.webhook, events: body.webhook_events_filter } : undefined,
-        uploadTo: body.output_file_prefix ?? ctx.uploadUrl,
-      });
-    } catch (e) {
-      if (e instanceof QueueFullError) return reply.code(409).send({ detail: e.message });
-      throw e;
-    }
-    return reply200or202(reply, created, respondAsync);
+      warnings: removed.length ? [`removed unknown input field${removed.length > 1 ? "s" : ""} ${removed.join(", ")}`] : [],
+      webhook: body.webhook
+        ? { url: body.webhook, events: body.webhook_events_filter, trace: { traceparent: header("traceparent"), tracestate: header("tracestate") } }
+        : undefined,
+      uploadTo: body.output_file_prefix ?? ctx.uploadUrl,
+    });
+    if (wantsEventStream(req)) return void (await streams.coglet(reply, prediction.id, created));
+    const respondAsync = /\brespond-async\b/.test(String(req.headers.prefer ?? ""));
+    if (respondAsync) return reply.code(202).send(prediction);
+    if (isTerminal(prediction.status)) return reply.code(200).send(prediction);
+    // A synchronous request that created the prediction owns it: if its client goes, the prediction is cancelled.
+    return reply.code(200).send(created ? await predictions.untilDone(prediction.id, reply) : await backend.done(prediction.id));
   };
 
-  const bodySchema = { body: predictionRequestSchema(input) };
+  const createRoute = {
+    schema: { body: predictionRequestSchema(input) },
+    // Unknown input fields are removed (and named in the prediction's logs) before the schema sees them.
+    preValidation: async (req: FastifyRequest) => {
+      const removed = normalizeInput((req.body as { input?: unknown } | undefined)?.input);
+      if (removed.length) removedFields.set(req, removed);
+    },
+  };
   const idSchema = { params: ID_PARAMS_SCHEMA };
-  app.post("/predictions", { schema: bodySchema }, (req, reply) => create(req, reply));
-  app.put("/predictions/:id", { schema: { ...bodySchema, ...idSchema } }, (req: IdRequest, reply) => create(req, reply, req.params.id));
+  app.post("/predictions", createRoute, (req, reply) => create(req, reply));
+  app.put("/predictions/:id", { ...createRoute, schema: { ...createRoute.schema, ...idSchema } }, (req: IdRequest, reply) => create(req, reply, req.params.id));
 
   app.get("/predictions/:id", { schema: idSchema }, async (req: IdRequest, reply) => {
     const found = await backend.get(req.params.id);
     return found ?? notFound(reply);
   });
 
+  // coglet's answer: {} while the prediction is queued or running (it stops at its next step), 404 otherwise.
   app.post("/predictions/:id/cancel", { schema: idSchema }, async (req: IdRequest, reply) => {
-    const found = await backend.cancel(req.params.id);
-    return found ?? notFound(reply);
+    const found = await backend.get(req.params.id);
+    if (!found || isTerminal(found.status)) return reply.code(404).send({ detail: `prediction ${req.params.id} is not queued or running` });
+    await backend.cancel(req.params.id);
+    return {};
   });
 
-  // Server-sent events: "prediction" (the state on connecting), then start, progress, logs, output and
-  // completed (the final prediction), after which the stream ends.
   app.get("/predictions/:id/events", { schema: idSchema }, async (req: IdRequest, reply) => {
-    const res = reply.raw;
-    const write = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    let keepAlive: NodeJS.Timeout | undefined;
-    const stop = () => {
-      clearInterval(keepAlive);
-      watch?.stop();
-      res.end();
-    };
-    // Events that come before the stream's head is written wait for it.
-    const early: StreamEvent[] = [];
-    let opened = false;
-    const watch = await backend.watch(req.params.id, (e) => {
-      if (!opened) return void early.push(e);
-      write(e.event, e.data);
-      if (e.event === "completed") stop();
-    });
-    if (!watch) return notFound(reply);
-    reply.hijack();
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
-    if (isTerminal(watch.snapshot.status)) {
-      write("completed", watch.snapshot);
-      return stop();
-    }
-    write("prediction", watch.snapshot);
-    opened = true;
-    for (const e of early.splice(0)) {
-      write(e.event, e.data);
-      if (e.event === "completed") return stop();
-    }
-    keepAlive = setInterval(() => res.write(": keep-alive\n\n"), KEEPALIVE_MS);
-    req.raw.on("close", stop);
+    if (!(await streams.ours(reply, req.params.id))) return notFound(reply);
+  });
+
+  // An output image by file name (outputs.ts), read from its prediction's record: with the token, or a URL the
+  // OpenAI API signed. An uploaded one is where it was uploaded.
+  app.get("/outputs/:name", { config: { signedUrl: true } }, async (req: FastifyRequest<{ Params: { name: string } }>, reply) => {
+    const named = parseOutputName(req.params.name);
+    const out = named && (await backend.get(named.id))?.output?.[named.index];
+    if (!out) return notFound(reply);
+    if (!out.startsWith("data:")) return reply.redirect(out);
+    const mime = out.slice("data:".length, out.indexOf(";"));
+    return reply.type(mime).header("cache-control", "private, max-age=31536000, immutable").send(await predictions.outputBytes(out));
+  });
+
+  // A graceful shutdown: new predictions are refused, those this process runs finish, then the server stops.
+  app.post("/shutdown", async () => {
+    ctx.shutdown?.();
+    return {};
   });
 
   return app;

@@ -89,6 +89,8 @@ export class Runner {
   private readonly pending: LocalJob[] = [];
   private current?: LocalJob;
   private closing = false;
+  /** Set by drain(): new predictions are refused, the queue runs to its end. */
+  private draining = false;
 
   constructor(private readonly store: PredictionStore, private readonly opts: RunnerOptions) {}
 
@@ -116,7 +118,8 @@ export class Runner {
 
   /** Queues a prediction (stored first); throws QueueFullError when the queue is full. */
   async submit(spec: JobSpec): Promise<LocalJob> {
-    if (this.full || this.closing) throw new QueueFullError(this.closing ? "the server is shutting down" : "the prediction queue is full; retry later");
+    const stopping = this.closing || this.draining;
+    if (this.full || stopping) throw new QueueFullError(stopping ? "the server is shutting down" : "the prediction queue is full; retry later");
     const job = new LocalJob(spec, this.store, (j) => this.jobs.delete(j.prediction.id));
     this.jobs.set(job.prediction.id, job);
     try {
@@ -143,6 +146,12 @@ export class Runner {
     } else {
       job.abort.abort();
     }
+  }
+
+  /** Refuses new predictions and resolves when those queued and running have ended (a graceful shutdown). */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await Promise.all([...this.jobs.values()].map((j) => j.done));
   }
 
   /**

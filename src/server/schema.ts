@@ -15,6 +15,7 @@ const imageUrl = (description: string) =>
 
 const sentence = (text: string) => text[0].toUpperCase() + text.slice(1);
 
+
 /** A field's Cog properties (the mix field has three: its texts, images and weights). */
 function properties(key: FieldKey, limits: FieldLimits): [string, object][] {
   const f: FieldSpec = FIELDS[key];
@@ -66,7 +67,10 @@ export type Input = Record<string, unknown>;
 
 const httpUrl = { type: "string", format: "uri", pattern: "^https?://" };
 
-/** The body of POST /predictions and PUT /predictions/{id}. Unknown top-level fields (version, context) are ignored, as Cog does. */
+/**
+ * The body of POST /predictions and PUT /predictions/{id}. Unknown top-level fields (version) are ignored and
+ * unknown input fields removed (with a warning in the prediction's logs), as coglet does.
+ */
 export const predictionRequestSchema = (input: object) => ({
   title: "PredictionRequest",
   type: "object",
@@ -77,6 +81,8 @@ export const predictionRequestSchema = (input: object) => ({
     webhook: { ...httpUrl, maxLength: 65536 },
     webhook_events_filter: { type: "array", items: { type: "string", enum: WEBHOOK_EVENTS }, default: [...WEBHOOK_EVENTS] },
     output_file_prefix: httpUrl,
+    // Cog hands it to the predictor; this one has no use for it.
+    context: { type: "object", additionalProperties: { type: "string" } },
   },
 });
 

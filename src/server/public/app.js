@@ -26,7 +26,9 @@ async function api(path, init = {}) {
 async function errorText(res) {
   try {
     const body = await res.json();
-    return Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : String(body.detail);
+    // {"detail": [...]} for invalid input, {"detail": "..."} or coglet's {"error": "...", "status": "failed"} otherwise.
+    if (Array.isArray(body.detail)) return body.detail.map((d) => d.msg).join("; ");
+    return String(body.error ?? body.detail);
   } catch {
     return `HTTP ${res.status}`;
   }
