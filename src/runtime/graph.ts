@@ -38,8 +38,14 @@ export class Value {
   private un(op: string, attrs?: Record<string, AttrValue>): Value {
     return this.graph.op1(op, [this], attrs, this.elem);
   }
-  private bin(op: string, other: Value | number): Value {
-    return this.graph.op1(op, [this, this.graph.lift(other, this.elem)], undefined, this.elem);
+  private bin(op: string, other: Value | number, elem = this.elem): Value {
+    return this.graph.op1(op, [this, this.graph.lift(other, this.elem)], undefined, elem);
+  }
+  private reduce(op: string, axes: number[], keepdims: boolean): Value {
+    return this.graph.op1(op, [this, this.graph.constInt64(axes)], { keepdims: keepdims ? 1 : 0 }, this.elem);
+  }
+  private arg(op: string, axis: number, keepdims: boolean): Value {
+    return this.graph.op1(op, [this], { axis, keepdims: keepdims ? 1 : 0 }, "int64");
   }
 
   add(o: Value | number) { return this.bin("Add", o); }
@@ -47,7 +53,32 @@ export class Value {
   mul(o: Value | number) { return this.bin("Mul", o); }
   div(o: Value | number) { return this.bin("Div", o); }
   pow(o: Value | number) { return this.bin("Pow", o); }
+  eq(o: Value | number) { return this.bin("Equal", o, "bool"); }
+  ne(o: Value | number) { return this.eq(o).not(); }
+  not() { return this.graph.op1("Not", [this], undefined, "bool"); }
+  /** torch.where(this, a, b) on a bool condition; numbers become constants of `elem` (default: the other branch's). */
+  where(a: Value | number, b: Value | number, elem = a instanceof Value ? a.elem : b instanceof Value ? b.elem : undefined) {
+    if (!elem) throw new Error("where: give the element type of two number branches");
+    const g = this.graph;
+    return g.op1("Where", [this, g.lift(a, elem), g.lift(b, elem)], undefined, elem);
+  }
   matmul(o: Value) { return this.graph.op1("MatMul", [this, o], undefined, this.elem); }
+  /** alpha * this @ (transB ? w^T : w) + bias, on 2-D tensors (an [out, in] weight is used in place with transB). */
+  gemm(w: Value, bias: Value | null, o: { transB?: boolean; alpha?: number } = {}) {
+    const attrs: Record<string, AttrValue> = {};
+    if (o.transB) attrs.transB = 1;
+    if (o.alpha !== undefined) attrs.alpha = { float: o.alpha };
+    return this.graph.op1("Gemm", bias ? [this, w, bias] : [this, w], attrs, this.elem);
+  }
+  /** Convolution with weight [out, in, ...kernel]; `pads` in ONNX order (all begins, then all ends). */
+  conv(w: Value, bias: Value | null, o: { kernel: number[]; pads: number[]; strides: number[] }) {
+    return this.graph.op1("Conv", bias ? [this, w, bias] : [this, w], { kernel_shape: o.kernel, pads: o.pads, strides: o.strides }, this.elem);
+  }
+  /** com.microsoft.MultiHeadAttention of this query over k, v ([B, T, heads * dim] each); `bias` is added to the scores. */
+  multiHeadAttention(k: Value, v: Value, heads: number, scale: number, bias?: Value) {
+    return this.graph.op1("MultiHeadAttention", [this, k, v, null, null, bias ?? null], { num_heads: heads, scale: { float: scale } },
+      this.elem, "com.microsoft");
+  }
   neg() { return this.un("Neg"); }
   exp() { return this.un("Exp"); }
   sqrt() { return this.un("Sqrt"); }
@@ -56,10 +87,13 @@ export class Value {
   sigmoid() { return this.un("Sigmoid"); }
   /** x * sigmoid(x) */
   silu() { return this.mul(this.sigmoid()); }
-  gelu() { return this.un("Gelu"); }
+  gelu(approximate?: "tanh") { return this.un("Gelu", approximate && { approximate }); }
   /** CLIP's quick_gelu: x * sigmoid(1.702 x) */
   quickGelu() { return this.mul(this.mul(1.702).sigmoid()); }
   relu() { return this.un("Relu"); }
+  /** torch.triu: zeroes the elements below the `diagonal`-th diagonal of the last two axes. */
+  triu(diagonal = 0) { return this.graph.op1("Trilu", [this, this.graph.constTensor("int64", [], [diagonal])], { upper: 1 }, this.elem); }
+  cumsum(axis: number) { return this.graph.op1("CumSum", [this, this.graph.constTensor("int64", [], [axis])], undefined, this.elem); }
   softmax(axis = -1) { return this.un("Softmax", { axis }); }
   transpose(perm: number[]) { return this.un("Transpose", { perm }); }
   cast(to: Elem) {
@@ -79,11 +113,22 @@ export class Value {
   }
   unsqueeze(axes: number[]) { return this.graph.op1("Unsqueeze", [this, this.graph.constInt64(axes)], undefined, this.elem); }
   squeeze(axes: number[]) { return this.graph.op1("Squeeze", [this, this.graph.constInt64(axes)], undefined, this.elem); }
-  slice(starts: number[], ends: number[], axes: number[], steps?: number[]) {
+  /** Slices `axes` from starts to ends (constants, or int64 [n] values known at run time). */
+  slice(starts: number[] | Value, ends: number[] | Value, axes: number[], steps?: number[]) {
     const g = this.graph;
-    const ins = [this, g.constInt64(starts), g.constInt64(ends), g.constInt64(axes)];
+    const ints = (v: number[] | Value) => (v instanceof Value ? v : g.constInt64(v));
+    const ins = [this, ints(starts), ints(ends), g.constInt64(axes)];
     if (steps) ins.push(g.constInt64(steps));
     return g.op1("Slice", ins, undefined, this.elem);
+  }
+  /** Broadcasts to a shape (constant, or an int64 [rank] value). */
+  expand(shape: number[] | Value) {
+    const s = Array.isArray(shape) ? this.graph.constInt64(shape) : shape;
+    return this.graph.op1("Expand", [this, s], undefined, this.elem);
+  }
+  /** Pads with zeros (or as `mode` says); `pads` in ONNX order: the begins of every axis, then the ends. */
+  pad(pads: number[], mode?: "constant" | "reflect" | "edge" | "wrap") {
+    return this.graph.op1("Pad", [this, this.graph.constInt64(pads)], mode && { mode }, this.elem);
   }
   /** Gathers along `axis` with int64 indices (a Value, or constant indices; a scalar index drops the axis). */
   gather(indices: Value | number | number[], axis = 0) {
@@ -92,11 +137,35 @@ export class Value {
       : typeof indices === "number" ? g.constTensor("int64", [], [indices]) : g.constInt64(indices);
     return g.op1("Gather", [this, idx], { axis }, this.elem);
   }
-  reduceMean(axes: number[], keepdims = true) {
-    return this.graph.op1("ReduceMean", [this, this.graph.constInt64(axes)], { keepdims: keepdims ? 1 : 0 }, this.elem);
+  /** Gathers the slices at the int64 index tuples on the last axis of `indices`, after `batchDims` leading axes both share. */
+  gatherND(indices: Value, batchDims = 0) { return this.graph.op1("GatherND", [this, indices], { batch_dims: batchDims }, this.elem); }
+  reduceMean(axes: number[], keepdims = true) { return this.reduce("ReduceMean", axes, keepdims); }
+  reduceSum(axes: number[], keepdims = true) { return this.reduce("ReduceSum", axes, keepdims); }
+  reduceSumSquare(axes: number[], keepdims = true) { return this.reduce("ReduceSumSquare", axes, keepdims); }
+  /** int64 index of the largest value (the first one on ties). */
+  argmax(axis: number, keepdims = false) { return this.arg("ArgMax", axis, keepdims); }
+  /** int64 index of the smallest value (the first one on ties). */
+  argmin(axis: number, keepdims = false) { return this.arg("ArgMin", axis, keepdims); }
+  /** Average pooling over the spatial axes of NC... (no padding: floor sizes). */
+  averagePool(kernel: number[], strides = kernel) {
+    return this.graph.op1("AveragePool", [this], { kernel_shape: kernel, strides }, this.elem);
   }
-  argmax(axis: number, keepdims = false) {
-    return this.graph.op1("ArgMax", [this], { axis, keepdims: keepdims ? 1 : 0 }, "int64");
+  /**
+   * Nearest-neighbour resize to per-axis scales (constants) or to sizes (an int64 [rank] value), with torch's legacy
+   * "nearest" rule src = floor(dst * in / out) (asymmetric coordinates, floor rounding).
+   */
+  resizeNearest(to: number[] | Value) {
+    const g = this.graph;
+    const ins = Array.isArray(to) ? [this, null, g.constTensor("float32", [to.length], to)] : [this, null, null, to];
+    return g.op1("Resize", ins, { mode: "nearest", coordinate_transformation_mode: "asymmetric", nearest_mode: "floor" }, this.elem);
+  }
+  /** LayerNorm over the last axis. */
+  layerNorm(scale: Value, bias: Value, eps: number) {
+    return this.graph.op1("LayerNormalization", [this, scale, bias], { axis: -1, epsilon: { float: eps } }, this.elem);
+  }
+  /** Normalises each channel (axis 1) of each sample over the remaining axes, then scale[c] * x + bias[c]. */
+  instanceNorm(scale: Value, bias: Value, eps: number) {
+    return this.graph.op1("InstanceNormalization", [this, scale, bias], { epsilon: { float: eps } }, this.elem);
   }
   /** Splits into equal parts along `axis`. */
   split(parts: number, axis: number): Value[] {
@@ -319,6 +388,13 @@ export class Graph {
   /** A scalar constant of `elem`, or the value itself. */
   lift(v: Value | number, elem: Elem): Value {
     return v instanceof Value ? v : this.constTensor(elem, [], [v]);
+  }
+
+  /** A tensor of `shape` (an int64 [rank] value) filled with `value`. */
+  constantOfShape(shape: Value, value = 0, elem: Elem = "float32"): Value {
+    // Without the attribute, ONNX fills float32 zeros.
+    const attrs = value === 0 && elem === "float32" ? undefined : { value: { tensor: { elem, dims: [1], bytes: encodeValues(elem, [value]) } } };
+    return this.op1("ConstantOfShape", [shape], attrs, elem);
   }
 
   concat(values: Value[], axis: number): Value {
