@@ -5,7 +5,7 @@ export function activation(name: string, x: Value): Value {
   switch (name) {
     case "quick_gelu": return x.quickGelu();
     case "gelu": return x.gelu();
-    case "gelu_new": case "gelu_pytorch_tanh": return x.graph.op1("Gelu", [x], { approximate: "tanh" });
+    case "gelu_new": case "gelu_pytorch_tanh": return x.gelu("tanh");
     case "silu": case "swish": return x.silu();
     case "relu": return x.relu();
     default: throw new Error(`unsupported activation "${name}"`);

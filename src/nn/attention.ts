@@ -15,12 +15,8 @@ export interface AttentionArgs {
 }
 
 export function attention(q: Value, k: Value, v: Value, a: AttentionArgs, opts: BuildOptions): Value {
-  const g = q.graph;
   const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
-  if (opts.attention === "fused") {
-    return g.op1("MultiHeadAttention", [q, k, v, null, null, a.bias ?? null], { num_heads: a.heads, scale: { float: scale } },
-      q.elem, "com.microsoft");
-  }
+  if (opts.attention === "fused") return q.multiHeadAttention(k, v, a.heads, scale, a.bias);
   const split = (x: Value) => x.reshape([0, 0, a.heads, a.headDim]);
   const qh = split(q).transpose([0, 2, 1, 3]);
   const kt = split(k).transpose([0, 2, 3, 1]);

@@ -19,12 +19,11 @@ export function conv2d(vb: WeightView, x: Value, inC: number, outC: number, o: C
     x = padChannels(x, extra);
     w = padChannels(w, extra);
   }
-  const ins = o.bias === false ? [x, w] : [x, w, vb.get("bias", [outC])];
-  return x.graph.op1("Conv", ins, { kernel_shape: [k, k], pads: o.pads ?? [p, p, p, p], strides: [s, s] });
+  const b = o.bias === false ? null : vb.get("bias", [outC]);
+  return x.conv(w, b, { kernel: [k, k], pads: o.pads ?? [p, p, p, p], strides: [s, s] });
 }
 
 /** Appends `extra` zero channels on axis 1 of a 4-D tensor. */
 function padChannels(x: Value, extra: number): Value {
-  const g = x.graph;
-  return g.op1("Pad", [x, g.constInt64([0, 0, 0, 0, 0, extra, 0, 0])], { mode: "constant" });
+  return x.pad([0, 0, 0, 0, 0, extra, 0, 0], "constant");
 }

@@ -8,6 +8,6 @@ export function linear(vb: WeightView, x: Value, inF: number, outF: number, bias
   const b = bias ? vb.get("bias", [outF]) : null;
   // Gemm is 2-D only: flatten the leading dims, then restore them.
   const lead = x.shape(0, -1);
-  const y = g.op1("Gemm", b ? [x.reshape([-1, inF]), w, b] : [x.reshape([-1, inF]), w], { transB: 1 });
+  const y = x.reshape([-1, inF]).gemm(w, b, { transB: true });
   return y.reshape(g.concat([lead, g.constInt64([outF])], 0));
 }

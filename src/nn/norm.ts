@@ -5,7 +5,7 @@ export function layerNorm(vb: WeightView, x: Value, dim: number, eps: number, af
   const g = x.graph;
   const scale = affine ? vb.get("weight", [dim]) : g.constTensor(x.elem, [dim], new Array(dim).fill(1));
   const bias = affine ? vb.get("bias", [dim]) : g.constTensor(x.elem, [dim], new Array(dim).fill(0));
-  return g.op1("LayerNormalization", [x, scale, bias], { axis: -1, epsilon: { float: eps } });
+  return x.layerNorm(scale, bias, eps);
 }
 
 /**
@@ -16,8 +16,7 @@ export function groupNormPlain(x: Value, groups: number, eps: number): Value {
   const g = x.graph;
   const ones = g.constTensor(x.elem, [groups], new Array(groups).fill(1));
   const zeros = g.constTensor(x.elem, [groups], new Array(groups).fill(0));
-  const y = g.op1("InstanceNormalization", [x.reshape([0, groups, -1]), ones, zeros], { epsilon: { float: eps } });
-  return y.reshape(x.shape());
+  return x.reshape([0, groups, -1]).instanceNorm(ones, zeros, eps).reshape(x.shape());
 }
 
 /** Per-channel affine for NCHW tensors: x * w[c] + b[c]. */

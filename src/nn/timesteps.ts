@@ -13,6 +13,6 @@ export function timestepProjection(t: Value, dim: number, flipSinToCos: boolean,
   const freqs = Array.from({ length: half }, (_, i) => Math.fround(Math.exp(Math.fround(Math.fround(logMax * i) / (half - freqShift)))));
   const args = t.cast("float32").unsqueeze([1]).mul(g.constTensor("float32", [half], freqs));
   const parts = flipSinToCos ? [args.cos(), args.sin()] : [args.sin(), args.cos()];
-  if (dim % 2 === 1) parts.push(g.op1("ConstantOfShape", [g.concat([t.shape(), g.constInt64([1])], 0)], undefined, "float32"));
+  if (dim % 2 === 1) parts.push(g.constantOfShape(g.concat([t.shape(), g.constInt64([1])], 0)));
   return g.concat(parts, 1);
 }
