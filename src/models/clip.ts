@@ -96,12 +96,11 @@ export function clipTextConfig(raw: Record<string, any>): ClipTextConfig {
  * Causal self-attention; pooled at the EOS token: transformers' legacy rule (eos_token_id == 2) pools at argmax(input_ids).
  */
 export function clipText(vb: WeightView, ids: Value, mask: Value | null, c: ClipTextConfig) {
-  const g = ids.graph;
   const tm = vb.pp("text_model");
   const emb = tm.pp("embeddings");
   const len = ids.shape(1, 2);
   const tok = emb.get("token_embedding.weight", [c.vocab, c.hidden]).gather(ids);
-  const pos = g.op1("Slice", [emb.get("position_embedding.weight", [c.maxPositions, c.hidden]), g.constInt64([0]), len, g.constInt64([0])]);
+  const pos = emb.get("position_embedding.weight", [c.maxPositions, c.hidden]).slice([0], len, [0]);
   let x = tok.add(pos);
 
   // Causal bias [1, 1, L, L], plus padding [B, 1, 1, L] when a mask is given.
@@ -110,9 +109,9 @@ export function clipText(vb: WeightView, ids: Value, mask: Value | null, c: Clip
   x = clipEncoder(tm.pp("encoder"), x, c, bias);
   const last = layerNorm(tm.pp("final_layer_norm"), x, c.hidden, c.eps);
 
-  const eosPos = c.eosTokenId === 2 ? ids.argmax(1, true) : g.op1("Equal", [ids, g.constTensor("int64", [], [c.eosTokenId])], undefined, "bool").cast("int32").argmax(1, true);
+  const eosPos = c.eosTokenId === 2 ? ids.argmax(1, true) : ids.eq(c.eosTokenId).cast("int32").argmax(1, true);
   // Gather one row per batch item: last[b, eosPos[b]].
-  const pooled = g.op1("GatherND", [last, eosPos], { batch_dims: 1 });
+  const pooled = last.gatherND(eosPos, 1);
   const embeds = linear(vb.pp("text_projection"), pooled, c.hidden, c.projection, false);
   return { textEmbeds: embeds, lastHiddenState: last };
 }
@@ -158,8 +157,8 @@ export function clipVision(vb: WeightView, pixels: Value, c: ClipVisionConfig) {
   const p = conv2d(emb.pp("patch_embedding"), pixels, c.channels, c.hidden, { kernel: c.patchSize, stride: c.patchSize, bias: false });
   const tokens = p.reshape([0, c.hidden, -1]).transpose([0, 2, 1]);
   // Class token, broadcast to the batch: [B, 1, hidden].
-  const cls = g.op1("Expand", [emb.get("class_embedding", [c.hidden]).reshape([1, 1, c.hidden]),
-    g.concat([pixels.shape(0, 1), g.constInt64([1, c.hidden])], 0)]);
+  const cls = emb.get("class_embedding", [c.hidden]).reshape([1, 1, c.hidden])
+    .expand(g.concat([pixels.shape(0, 1), g.constInt64([1, c.hidden])], 0));
   let x = g.concat([cls, tokens], 1).add(emb.get("position_embedding.weight", [patches + 1, c.hidden]));
   x = layerNorm(vm.pp("pre_layrnorm"), x, c.hidden, c.eps);
   x = clipEncoder(vm.pp("encoder"), x, c);

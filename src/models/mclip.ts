@@ -37,11 +37,10 @@ export function mclipConfig(raw: Record<string, any>): MClipConfig {
 
 /** → text_embeds [B, numDims] = Linear(sum(h * mask) / sum(mask)), last_hidden_state [B, L, hidden]. */
 export function mclip(vb: WeightView, ids: Value, mask: Value, c: MClipConfig) {
-  const g = ids.graph;
   const h = xlmRoberta(vb.pp("transformer"), ids, mask, c.encoder);
   const m = mask.cast(h.elem);
-  const summed = g.op1("ReduceSum", [h.mul(m.unsqueeze([2])), g.constInt64([1])], { keepdims: 0 });
-  const count = g.op1("ReduceSum", [m, g.constInt64([1])], { keepdims: 1 });
+  const summed = h.mul(m.unsqueeze([2])).reduceSum([1], false);
+  const count = m.reduceSum([1], true);
   const textEmbeds = linear(vb.pp("LinearTransformation"), summed.div(count), c.transformerDimensions, c.numDims);
   return { textEmbeds, lastHiddenState: h };
 }

@@ -105,13 +105,13 @@ export function prior(vb: WeightView, x: Value, t: Value, proj: Value, text: Val
   const batch = x.shape(0, 1);
 
   // One timestep per sample (a single one is broadcast); projected in float32 as diffusers does.
-  const tp = timestepProjection(g.op1("Expand", [t, batch]), dim, true, 0).cast(x.elem);
+  const tp = timestepProjection(t.expand(batch), dim, true, 0).cast(x.elem);
   const te = vb.pp("time_embedding");
   const time = linear(te.pp("linear_2"),
     activation(c.timeEmbedAct, linear(te.pp("linear_1"), tp, dim, c.timeEmbedDim)), c.timeEmbedDim, dim);
 
   const row = (v: Value) => v.unsqueeze([1]);
-  const prd = g.op1("Expand", [vb.get("prd_embedding", [1, 1, dim]), g.concat([batch, g.constInt64([1, dim])], 0)]);
+  const prd = vb.get("prd_embedding", [1, 1, dim]).expand(g.concat([batch, g.constInt64([1, dim])], 0));
   let h = g.concat([
     linear(vb.pp("encoder_hidden_states_proj"), text, c.embeddingDim, dim),
     row(linear(vb.pp("embedding_proj"), proj, c.embeddingProjDim, dim)),
@@ -121,7 +121,7 @@ export function prior(vb: WeightView, x: Value, t: Value, proj: Value, text: Val
   ], 1).add(vb.get("positional_embedding", [1, tokens, dim]));
 
   // (1 - mask) * -10000 on the text keys, 0 on the extra ones, plus -10000 on future tokens: [B, 1, T, T].
-  const keyBias = g.op1("Pad", [paddingBias(mask, h.elem, PRIOR_MASKED), g.constInt64([0, 0, 0, 0, 0, 0, 0, EXTRA_TOKENS])]);
+  const keyBias = paddingBias(mask, h.elem, PRIOR_MASKED).pad([0, 0, 0, 0, 0, 0, 0, EXTRA_TOKENS]);
   const bias = keyBias.add(causalBias(g.constInt64([tokens]), h.elem, PRIOR_MASKED));
   for (let i = 0; i < c.layers; i++) h = block(vb.pp("transformer_blocks").pp(i), h, bias, c);
 

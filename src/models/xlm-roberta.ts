@@ -63,9 +63,8 @@ export function xlmRobertaConfig(cfg: Record<string, any>, what = "XLM-RoBERTa")
 
 /** word + position + token type 0, then LayerNorm. Position ids: cumsum(id != pad) * (id != pad) + pad. */
 function embeddings(vb: WeightView, ids: Value, c: XlmRobertaConfig): Value {
-  const g = ids.graph;
-  const notPad = g.op1("Not", [g.op1("Equal", [ids, g.constTensor("int64", [], [c.padTokenId])], undefined, "bool")], undefined, "bool").cast("int64");
-  const positions = g.op1("CumSum", [notPad, g.constTensor("int64", [], [1])]).mul(notPad).add(c.padTokenId);
+  const notPad = ids.ne(c.padTokenId).cast("int64");
+  const positions = notPad.cumsum(1).mul(notPad).add(c.padTokenId);
   const word = vb.get("word_embeddings.weight", [c.vocab, c.hidden]).gather(ids);
   const type0 = vb.get("token_type_embeddings.weight", [c.typeVocab, c.hidden]).gather(0);
   const pos = vb.get("position_embeddings.weight", [c.maxPositions, c.hidden]).gather(positions);
@@ -91,7 +90,7 @@ export function xlmRoberta(vb: WeightView, ids: Value, mask: Value, c: XlmRobert
   let x = embeddings(vb.pp("embeddings"), ids, c);
   // [B, 1, 1, L] expanded over the queries: MultiHeadAttention's bias needs its query axis.
   const keyBias = paddingBias(mask, x.elem, MASKED);
-  const bias = g.op1("Expand", [keyBias, g.concat([ids.shape(0, 1), g.constInt64([1]), ids.shape(1, 2), ids.shape(1, 2)], 0)]);
+  const bias = keyBias.expand(g.concat([ids.shape(0, 1), g.constInt64([1]), ids.shape(1, 2), ids.shape(1, 2)], 0));
   for (let i = 0; i < c.layers; i++) x = layer(vb.pp("encoder").pp("layer").pp(i), x, bias, c);
   return x;
 }

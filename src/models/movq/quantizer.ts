@@ -5,14 +5,13 @@ import type { WeightView } from "../../weights/weight-view.js";
 
 /** z [B, dim, h, w] → the nearest codebook entries, same shape. */
 export function vectorQuantize(vb: WeightView, z: Value, codes: number, dim: number): Value {
-  const g = z.graph;
   const book = vb.get("embedding.weight", [codes, dim]);
   const zt = z.transpose([0, 2, 3, 1]);
   // |z - e|^2 without the per-row constant |z|^2: |e|^2 - 2 z.e, as one Gemm. Float32 even under a float16
   // build, so that near ties resolve as in the reference (and ArgMin has a float32 kernel).
   const book32 = book.cast("float32");
-  const norms = g.op1("ReduceSumSquare", [book32, g.constInt64([1])], { keepdims: 0 });
-  const dist = g.op1("Gemm", [zt.reshape([-1, dim]).cast("float32"), book32, norms], { transB: 1, alpha: { float: -2 } });
-  const idx = g.op1("ArgMin", [dist], { axis: 1, keepdims: 0 }, "int64");
+  const norms = book32.reduceSumSquare([1], false);
+  const dist = zt.reshape([-1, dim]).cast("float32").gemm(book32, norms, { transB: true, alpha: -2 });
+  const idx = dist.argmin(1);
   return book.gather(idx).reshape(zt.shape()).transpose([0, 3, 1, 2]);
 }

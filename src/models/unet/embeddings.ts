@@ -21,7 +21,7 @@ export function timestepFeatures(t: Value, dim: number, flipSinToCos: boolean, f
   const [sin, cos] = [args.sin(), args.cos()];
   const emb = g.concat(flipSinToCos ? [cos, sin] : [sin, cos], 1);
   // An odd dim gets a zero last column.
-  return dim % 2 ? g.op1("Pad", [emb, g.constInt64([0, 0, 0, 1])]) : emb;
+  return dim % 2 ? emb.pad([0, 0, 0, 1]) : emb;
 }
 
 /** TimestepEmbedding: linear_1 → act → linear_2 (→ optional post-activation). */

@@ -7,6 +7,7 @@ import { conv2d } from "../../nn/conv.js";
 import { linear } from "../../nn/linear.js";
 import { groupNorm, groupNormPlain } from "../../nn/norm.js";
 import { activation } from "../../nn/activation.js";
+import { resizeNearestLike, upsampleNearest } from "../../nn/resize.js";
 import type { TimeNorm } from "./config.js";
 
 export interface ResnetConfig {
@@ -31,12 +32,8 @@ export interface ResnetConfig {
 export type Resample = { kind: "down" } | { kind: "up"; like?: Value };
 
 export function resample(x: Value, r: Resample): Value {
-  const g = x.graph;
-  if (r.kind === "down") return g.op1("AveragePool", [x], { kernel_shape: [2, 2], strides: [2, 2] });
-  // asymmetric + floor is torch's "nearest": source index floor(i * in / out).
-  const attrs = { mode: "nearest", coordinate_transformation_mode: "asymmetric", nearest_mode: "floor" };
-  if (r.like) return g.op1("Resize", [x, null, null, g.concat([x.shape(0, 2), r.like.shape(2, 4)], 0)], attrs);
-  return g.op1("Resize", [x, null, g.constTensor("float32", [4], [1, 1, 2, 2])], attrs);
+  if (r.kind === "down") return x.averagePool([2, 2]);
+  return r.like ? resizeNearestLike(x, r.like) : upsampleNearest(x, 2);
 }
 
 export function resnetBlock2D(vb: WeightView, x: Value, temb: Value, c: ResnetConfig, r?: Resample): Value {

@@ -35,12 +35,11 @@ export interface UNetInputs {
 
 /** The forward pass in the compute type of the weights; `timestep` stays float32 (the sinusoid is float32). */
 export function unet(vb: WeightView, c: UNetConfig, x: UNetInputs): Value {
-  const g = vb.graph;
   const compute = vb.store.opts.compute;
   const ch0 = c.blockOutChannels[0];
 
   // Time embedding, conditioned on the text and image embeddings.
-  const t = g.op1("Expand", [x.timestep, x.sample.shape(0, 1)]);
+  const t = x.timestep.expand(x.sample.shape(0, 1));
   const feats = timestepFeatures(t, ch0, c.flipSinToCos, c.freqShift).cast(compute);
   let temb = timestepEmbedding(vb.pp("time_embedding"), feats, ch0, c.timeEmbedDim, c.act, c.timestepPostAct);
   temb = temb.add(textImageTimeEmbedding(vb.pp("add_embedding"), x.textEmbeds, x.imageEmbeds, c.crossAttentionDim, c.timeEmbedDim));
