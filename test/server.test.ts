@@ -112,7 +112,7 @@ test("a synchronous prediction: output as a data URL, written to the output fold
   assert.ok(p.metrics.predict_time > 0);
   assert.match(p.logs, /^Using seed: 7\n/);
   assert.match(p.logs, /decoder 2\/2/);
-  assert.deepEqual(p.input, { ...small, seed: 7, strength: 0.3, invert_mask: false, num_outputs: 1, guidance_scale: 4, prior_guidance_scale: 4, scheduler: "ddim", output_format: "png", output_quality: 80 });
+  assert.deepEqual(p.input, { ...small, seed: 7, strength: 0.3, invert_mask: false, num_outputs: 1, guidance_scale: 4, prior_guidance_scale: 4, scheduler: "ddim", output_format: "png", output_quality: 80, precision: "fp32" });
   for (const k of ["created_at", "started_at", "completed_at"]) assert.ok(!Number.isNaN(Date.parse(p[k])), k);
   const onDisk = await readFile(join(dataDir, "outputs", `${p.id}-0.png`));
   assert.equal(`data:image/png;base64,${onDisk.toString("base64")}`, p.output[0]);
