@@ -169,7 +169,7 @@ async function main(o: Options): Promise<void> {
       const args = [set, "--size", o.qualitySize, ...(o.cache ? [] : ["--no-cache"])];
       const q = await run<QualityResult>("./quality.js", args, "QUALITY_RESULT", `quality ${set}`);
       console.error(`quality ${q.set}: UNet step error up to ${Math.max(...q.stepErr).toExponential(2)}, final latents ${q.latentsErr.toExponential(2)}, ` +
-        `image PSNR ${q.psnr.toFixed(2)} dB (MoVQ alone ${q.movqPsnr.toFixed(2)} dB), ${q.seconds.toFixed(0)} s`);
+        `image PSNR ${q.psnr.toFixed(2)} dB, ${q.seconds.toFixed(0)} s`);
       qualities.push(q);
     }
   }

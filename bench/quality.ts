@@ -7,8 +7,7 @@
 // way on other seeds (QUALITY_RECIPE). Prints one line `QUALITY_RESULT <json>`:
 // - stepErr: per step, the relative error of the int8 UNet's noise prediction on the fp32 job's own input;
 // - latentsErr: relative error of the int8 job's final latents against the fp32 job's;
-// - psnr: PSNR (dB) of the int8 job's image against the fp32 job's; movqPsnr: of the int8 MoVQ alone, on the fp32
-//   latents.
+// - psnr: PSNR (dB) of the int8 job's image against the fp32 job's (the MoVQ decoder is float in both).
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Components } from "../src/pipelines/components.js";
@@ -17,7 +16,6 @@ import { toImages } from "../src/pipelines/kandinsky.js";
 import { FIELDS } from "../src/request/fields.js";
 import { MClipSpec } from "../src/models/mclip.js";
 import { UNetSpec, UNET_OUTPUT } from "../src/models/unet/unet.js";
-import { MoVQDecodeSpec } from "../src/models/movq/movq.js";
 import { readConfig } from "../src/weights/config.js";
 import { createDecoderScheduler } from "../src/schedulers/index.js";
 import { SeededNoise } from "../src/noise/noise-source.js";
@@ -44,7 +42,6 @@ export interface QualityResult {
   stepErr: number[];
   latentsErr: number;
   psnr: number;
-  movqPsnr: number;
   seconds: number;
 }
 
@@ -71,11 +68,7 @@ export async function quality(models: string, size: number, steps: number, cache
   const repo = join(models, "decoder");
   const components = new Components({ provider: "cpu", cache }, QUALITY_RECIPE);
   const decoder = new DecoderPipeline(repo, components);
-  const ready = await Promise.all([
-    components.calibrated(join(repo, "unet"), UNetSpec, undefined),
-    components.calibrated(join(repo, "movq"), MoVQDecodeSpec, { quantize: false }),
-  ]);
-  if (!ready.every(Boolean)) {
+  if (!(await components.calibrated(join(repo, "unet"), UNetSpec, undefined))) {
     await components.calibrate(async () => {
       for (const seed of CALIBRATION_SEEDS) await decoder.run(job(repo, seed, size, CALIBRATION_STEPS, "fp32"));
     });
@@ -91,13 +84,11 @@ export async function quality(models: string, size: number, steps: number, cache
     for (const c of calls) errs.push(relativeError((await s.run(c.feeds))[UNET_OUTPUT].data as Float32Array, c.out));
     return errs;
   }, "int8");
-  const movqOnly = await decoder.decodeLatents(ref.finalLatents, "int8");
   const image = (t: HostTensor) => toImages(t)[0].data;
   return {
     set: basename(models), size, steps, stepErr,
     latentsErr: relativeError(got.finalLatents.data, ref.finalLatents.data),
     psnr: psnr(image(got.imageRaw), image(ref.imageRaw)),
-    movqPsnr: psnr(image(movqOnly), image(ref.imageRaw)),
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -104,9 +104,9 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
   if (qualities.length) {
     const q0 = qualities[0];
     out.push("", `int8 against fp32 over one decoder job (${q0.steps} steps, ${q0.size}x${q0.size}, synthetic conditioning):`, table([
-      ["set", "UNet step error, mean", "max", "final latents error", "image PSNR dB", "MoVQ alone PSNR dB"],
+      ["set", "UNet step error, mean", "max", "final latents error", "image PSNR dB"],
       ...qualities.map((q) => [q.set, expo(q.stepErr.reduce((a, b) => a + b, 0) / q.stepErr.length), expo(Math.max(...q.stepErr)),
-        expo(q.latentsErr), fixed(q.psnr, 2), fixed(q.movqPsnr, 2)]),
+        expo(q.latentsErr), fixed(q.psnr, 2)]),
     ]));
   }
   if (job) {
@@ -147,7 +147,6 @@ export function formatReport(items: BenchItem[], results: MeasureResult[], gemms
     kv[`${k}_step_err_max`] = expo(Math.max(...q.stepErr));
     kv[`${k}_latents_err`] = expo(q.latentsErr);
     kv[`${k}_psnr_db`] = fixed(q.psnr, 2);
-    kv[`${k}_movq_psnr_db`] = fixed(q.movqPsnr, 2);
   }
   out.push("", Object.entries(kv).map(([k, v]) => `${k}=${v}`).join(" "));
   return out.join("\n");

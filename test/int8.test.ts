@@ -56,10 +56,10 @@ test("the output ratio covers every calibration run's output range relative to i
 });
 
 /** Calibrates a network of tiny-a on `feeds` and returns its ranges. */
-async function calibrate(dir: string, spec: typeof UNetSpec | typeof MoVQDecodeSpec, variant: unknown, feeds: Record<string, HostArray>[]): Promise<Ranges> {
+async function calibrate(dir: string, spec: typeof UNetSpec, variant: undefined, feeds: Record<string, HostArray>[]): Promise<Ranges> {
   let keys: string[] = [];
   const runs: Float32Array[] = [];
-  const s = await openCalibrationSession(buildNetwork(spec as typeof UNetSpec, { dir }, variant as undefined), {}, (k, r) => {
+  const s = await openCalibrationSession(buildNetwork(spec, { dir }, variant), {}, (k, r) => {
     keys = k;
     runs.push(r);
   });
@@ -159,11 +159,11 @@ test("precision int8 runs a whole tiny-a job, calibrated once, within the stated
     const fp32 = await k.generate(req);
     const int8 = await k.generate({ ...req, precision: "int8" });
     assert.equal(warnings.filter((w) => w.includes("calibrating")).length, 1);
-    assert.equal(readdirSync(join(root, "calibration")).length, 2, "UNet and MoVQ calibrations are kept");
+    assert.equal(readdirSync(join(root, "calibration")).length, 1, "the UNet's calibration is kept");
     const p = psnr(int8.images[0].data, fp32.images[0].data);
     console.log(`int8 vs fp32 image: PSNR ${p.toFixed(2)} dB`);
-    // Measured 23.7 dB here; an image of another seed scores about 10 dB.
-    assert.ok(p > 20 && p < Infinity, `PSNR ${p}`);
+    // Measured 33.4 dB here (23.7 when the MoVQ decoder ran in int8 too); an image of another seed scores about 10 dB.
+    assert.ok(p > 28 && p < Infinity, `PSNR ${p}`);
     const other = await k.generate({ ...req, seed: 8 });
     assert.ok(psnr(other.images[0].data, fp32.images[0].data) < 15);
     const again = await k.generate({ ...req, precision: "int8" });

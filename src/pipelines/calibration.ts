@@ -1,6 +1,6 @@
 // What the int8 path is calibrated on: a short float32 job of our own on fixed prompts (and, for the inpainting
 // decoder, a fixed synthetic image and mask), run once per model set the first time int8 is asked for. Its UNet
-// and MoVQ calls record each convolution's input and output ranges (runtime/int8.ts).
+// calls record each convolution's input and output ranges (runtime/int8.ts).
 import type { GenerateRequest } from "../request/fields.js";
 
 /** Changing anything below needs a new id (calibrations are stored under it). */

@@ -41,7 +41,7 @@ export interface DecoderArgs {
   signal?: AbortSignal;
   /** Attach a cheap preview of the current x0 estimate to each progress event. */
   preview?: boolean;
-  /** Precision of the UNet and the MoVQ decoder (default fp32). */
+  /** Precision of the UNet (default fp32). */
   precision?: Precision;
 }
 
@@ -75,9 +75,9 @@ export class DecoderPipeline {
       runOne(await s.run({ image: floatFeed(image) }), "latents"));
   }
 
-  async decodeLatents(latents: HostTensor, precision?: Precision): Promise<HostTensor> {
+  async decodeLatents(latents: HostTensor): Promise<HostTensor> {
     return this.components.use(join(this.repo, "movq"), MoVQDecodeSpec, { quantize: false }, async (s) =>
-      runOne(await s.run({ latents: floatFeed(latents) }), "image"), precision);
+      runOne(await s.run({ latents: floatFeed(latents) }), "image"));
   }
 
   async run(a: DecoderArgs): Promise<DecoderResult> {
@@ -105,7 +105,7 @@ export class DecoderPipeline {
       stage: "decoder", progress: a.progress, signal: a.signal, preview: a.preview ? latentPreview : undefined,
     }), a.precision);
     checkCancelled(a.signal);
-    const imageRaw = await this.decodeLatents(latents, a.precision);
+    const imageRaw = await this.decodeLatents(latents);
     return { finalLatents: latents, imageRaw };
   }
 

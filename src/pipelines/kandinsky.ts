@@ -21,7 +21,6 @@ import type { HostTensor } from "../runtime/host-tensor.js";
 import type { TokenRows } from "./feeds.js";
 import type { Progress } from "./progress.js";
 import { UNetSpec } from "../models/unet/unet.js";
-import { MoVQDecodeSpec } from "../models/movq/movq.js";
 import { CALIBRATION_ID, CALIBRATION_JOB, CALIBRATION_PROMPTS, calibrationInpaint } from "./calibration.js";
 
 export { RequestError, resolveRequest, type ResolvedRequest, type GenerateRequest, type MixItem, type Task };
@@ -200,11 +199,7 @@ export class Kandinsky {
    */
   async calibrate(task: Task, signal?: AbortSignal): Promise<void> {
     const decoder = this.decoder(task);
-    const uses = [
-      this.components.calibrated(join(decoder.repo, "unet"), UNetSpec, undefined),
-      this.components.calibrated(join(decoder.repo, "movq"), MoVQDecodeSpec, { quantize: false }),
-    ];
-    if ((await Promise.all(uses)).every(Boolean)) return;
+    if (await this.components.calibrated(join(decoder.repo, "unet"), UNetSpec, undefined)) return;
     this.components.opts.onWarning?.(`int8: calibrating ${decoder.repo} (a short float job on our own prompts, once for these weights)`);
     const inpaint = task === "inpaint" ? calibrationInpaint(CALIBRATION_JOB.width!, CALIBRATION_JOB.height!) : undefined;
     await this.components.calibrate(async () => {

@@ -195,7 +195,7 @@ export const FIELDS = {
   },
   precision: {
     group: "request", kind: "enum", values: PRECISIONS, default: "fp32",
-    description: "UNet and MoVQ decoder precision: fp32 (the reference's numbers) or int8 (cpu only; faster, approximate; calibrated once per model on first use)",
+    description: "UNet precision: fp32 (the reference's numbers) or int8 (cpu only; faster, approximate; calibrated once per model on first use)",
     cli: { flag: "--precision <p>" }, cog: "precision", openai: { name: "precision", extra: true },
   },
   outputFormat: {
