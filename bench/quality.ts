@@ -9,7 +9,6 @@
 // - latentsErr: relative error of the int8 job's final latents against the fp32 job's;
 // - psnr: PSNR (dB) of the int8 job's image against the fp32 job's (the MoVQ decoder is float in both).
 import { basename, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Components } from "../src/pipelines/components.js";
 import { DecoderPipeline, type DecoderArgs } from "../src/pipelines/decoder.js";
 import { toImages } from "../src/pipelines/kandinsky.js";
@@ -24,10 +23,11 @@ import type { HostArray } from "../src/runtime/session.js";
 import type { Precision } from "../src/runtime/precision.js";
 import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { psnr, relativeError } from "../src/runtime/compare.js";
+import { fixture } from "../test/fixtures.js";
 
 export const QUALITY_RECIPE = "bench-decoder-v1";
 /** The tiny set the quick bench compares on. */
-export const TINY_SET = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+export const TINY_SET = fixture("tiny-a");
 /** Calibration: decoder jobs on these seeds, with few steps spread over the schedule. */
 const CALIBRATION_SEEDS = [1, 2, 3];
 const CALIBRATION_STEPS = 6;

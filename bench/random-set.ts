@@ -7,12 +7,12 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readConfig } from "../src/weights/config.js";
+import { fixture } from "../test/fixtures.js";
 import { hasNetwork, isTransformers, weightShapes } from "./weight-shapes.js";
 import { randomSafetensorsSize, writeRandomSafetensors, type FloatDType } from "./random-safetensors.js";
 
-export const DEFAULT_CONFIGS = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/full-configs", import.meta.url));
+export const DEFAULT_CONFIGS = fixture("full-configs");
 export const DEFAULT_OUT = join(homedir(), ".cache", "kandinsky-ts", "random-full");
 
 export interface RandomModelOptions {

@@ -17,8 +17,9 @@ import { Kandinsky, RequestError } from "../src/pipelines/kandinsky.js";
 import { inputSchema } from "../src/server/schema.js";
 import { psnr, relativeError } from "../src/runtime/compare.js";
 import type { HostArray } from "../src/runtime/session.js";
+import { fixture } from "./fixtures.js";
 
-const TINY = fileURLToPath(new URL("../../../shared/fixtures/kandinsky21/tiny-a", import.meta.url));
+const TINY = fixture("tiny-a");
 const set = new CaseSet(TINY);
 
 function tempDir(): string {
