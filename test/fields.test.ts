@@ -13,10 +13,10 @@ import { UserError } from "../src/cli/errors.js";
 import { encodeImage } from "../src/image/io.js";
 import { rgbImage } from "../src/image/rgb.js";
 import {
-  A1111_NAMES, apiNames, COG_NAMES, FIELD_KEYS, FIELDS, fieldRange, LIMITS, OPENAI_NAMES, rangeText, TASKS,
+  A1111_NAMES, apiNames, COG_NAMES, FIELD_KEYS, FIELDS, fieldRange, LIMITS, OPENAI_NAMES, rangeText, SERVER_DEFAULT_KEYS, TASKS,
   type CliSpec, type FieldKey, type FieldSpec, type Task,
 } from "../src/request/fields.js";
-import { RequestError, resolveOutput, resolveRequest } from "../src/request/resolve.js";
+import { checkDefaults, RequestError, resolveOutput, resolveRequest } from "../src/request/resolve.js";
 import { inputSchema } from "../src/server/schema.js";
 import { LIMIT_DEFAULTS } from "../src/server/limits.js";
 import { startServer } from "../src/server/index.js";
@@ -274,6 +274,42 @@ test("a server limit outside what the library allows is refused at startup", asy
         new RegExp(`^Error: ${LIMITS[name]} must be an integer from \\d+ to \\d+, got ${value}$`));
     }
   } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("a server's defaults (serve --precision): published in its schema and filled in where a request gives none; only fields that allow one, with values they take", async () => {
+  assert.ok(SERVER_DEFAULT_KEYS.length > 0);
+  const serve = new Command("kandinsky").exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  addServeCommand(serve);
+  const serveHelp = serve.commands[0].helpInformation().replace(/\s+/g, " ");
+  for (const key of SERVER_DEFAULT_KEYS) {
+    const cli: CliSpec = spec(key).cli;
+    assert.ok("flag" in cli && serveHelp.includes(`${cli.flag} the default of requests that give none`), `serve --help: ${key}`);
+  }
+  await assert.rejects(serve.parseAsync(["serve", "--precision", "int4"], { from: "user" }), /argument 'int4' is invalid/);
+
+  const defaults = { precision: "int8" } as const;
+  const props = inputSchema({}, defaults).properties as Record<string, { default?: unknown }>;
+  const plain = inputSchema().properties as Record<string, { default?: unknown }>;
+  for (const [name, p] of Object.entries(props)) assert.equal(p.default, name === "precision" ? "int8" : plain[name].default, name);
+  assert.equal(plain.precision.default, FIELDS.precision.default);
+  assert.equal(resolveRequest({ prompt: "a" }, { defaults }).precision, "int8");
+  assert.equal(resolveRequest({ prompt: "a", precision: "fp32" }, { defaults }).precision, "fp32", "a request's own value wins");
+  assert.equal(resolveRequest({ prompt: "a" }).precision, FIELDS.precision.default);
+  assert.throws(() => checkDefaults({ seed: 3 }), (e: Error) => e instanceof RequestError && e.message === `a server cannot set the default of "seed"`);
+  assert.throws(() => checkDefaults({ precision: "int4" }), (e: Error) => e instanceof RequestError && e.field === "precision");
+
+  const dataDir = await mkdtemp(join(tmpdir(), "kandinsky-fields-defaults-"));
+  const models = () => new Promise<never>(() => {});
+  await assert.rejects(startServer({ host: "127.0.0.1", port: 0, queueSize: 0, dataDir, models, defaults: { precision: "int4" as never } }),
+    /precision must be one of fp32, int8, got "int4"/);
+  const server = await startServer({ host: "127.0.0.1", port: 0, queueSize: 0, dataDir, models, defaults });
+  try {
+    const published = (await client(server.url)("GET", "/openapi.json")).body.components.schemas.Input.properties;
+    assert.equal(published.precision.default, "int8");
+  } finally {
+    await server.close();
     await rm(dataDir, { recursive: true, force: true });
   }
 });

@@ -18,6 +18,9 @@ import { inputSchema } from "../src/server/schema.js";
 import { psnr, relativeError } from "../src/runtime/compare.js";
 import type { HostArray } from "../src/runtime/session.js";
 import { fixture } from "./fixtures.js";
+import { Engine, type JobControl } from "../src/engine/engine.js";
+import type { GenerateRequest } from "../src/request/fields.js";
+import { client, serve, small, tinyModels } from "./server-helpers.js";
 
 const TINY = fixture("tiny-a");
 const set = new CaseSet(TINY);
@@ -198,4 +201,34 @@ test("kandinsky generate --precision int8 --compare writes both images and their
   const bad = await run(["--compare"]);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /--compare compares --precision int8 with fp32/);
+});
+
+test("serve --precision int8: requests that name no precision run int8 in the Cog, OpenAI and AUTOMATIC1111 APIs; one that names fp32 runs fp32", async () => {
+  const dataDir = tempDir();
+  const ran: (string | undefined)[] = [];
+  class Recording extends Engine {
+    override run(request: GenerateRequest, ctl?: JobControl) {
+      ran.push(request.precision);
+      return super.run(request, ctl);
+    }
+  }
+  const models = async () => ({ ...tinyModels, options: { ...tinyModels.options, cache: join(dataDir, "cache") } });
+  const server = await serve({ dataDir, models, defaults: { precision: "int8" }, createEngine: (init, events) => new Recording(init, events) });
+  try {
+    const api = client(server.url);
+    const cog = await api("POST", "/predictions", { input: small });
+    assert.equal(cog.body.status, "succeeded", cog.body.error);
+    assert.equal(cog.body.input.precision, "int8", "the echoed input has the server's default");
+    assert.match(cog.body.logs, /int8: calibrating/);
+    const steps = { num_inference_steps: small.num_inference_steps, num_steps_prior: small.num_steps_prior };
+    const openai = await api("POST", "/v1/images/generations", { prompt: "a red cat", size: "128x128", response_format: "b64_json", ...steps });
+    assert.equal(openai.status, 200, JSON.stringify(openai.body));
+    const a1111 = await api("POST", "/sdapi/v1/txt2img", { prompt: "a red cat", width: 128, height: 128, steps: small.num_inference_steps, num_steps_prior: small.num_steps_prior });
+    assert.equal(a1111.status, 200, JSON.stringify(a1111.body));
+    const fp32 = await api("POST", "/predictions", { input: { ...small, precision: "fp32" } });
+    assert.equal(fp32.body.status, "succeeded", fp32.body.error);
+    assert.deepEqual(ran, ["int8", "int8", "int8", "fp32"]);
+  } finally {
+    await server.close();
+  }
 });

@@ -2,7 +2,9 @@
 // form of a value (an integer, a number); ranges are checked by the library's resolveRequest, so the command
 // line and every API agree.
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { FIELD_KEYS, FIELDS, fieldRange, rangeText, type CliSpec, type FieldKey, type FieldSpec, type Task } from "../request/fields.js";
+import {
+  FIELD_KEYS, FIELDS, fieldRange, rangeText, SERVER_DEFAULT_KEYS, type CliSpec, type FieldDefaults, type FieldKey, type FieldSpec, type Task,
+} from "../request/fields.js";
 import { checkRedisUrl } from "../cluster/redis-url.js";
 
 export function integer(value: string): number {
@@ -89,23 +91,41 @@ export function cliName(key: FieldKey): string {
   return key;
 }
 
+/** A field's option from the table: its flag, choices and parser (no default: the library fills them in). */
+function fieldOption(key: FieldKey, help: string): Option {
+  const f: FieldSpec = FIELDS[key];
+  if (!("flag" in f.cli)) throw new Error(`${key} is not a command-line flag`);
+  const opt = new Option(f.cli.flag, help);
+  if (f.values) opt.choices(f.values);
+  const parse = PARSERS[f.kind];
+  if (parse) opt.argParser(parse);
+  return opt;
+}
+
+type Collect = (opts: Record<string, unknown>) => Partial<Record<FieldKey, unknown>>;
+
+/** Adds `options` to `cmd`; the result reads the given ones back as field values. */
+function addOptions(cmd: Command, options: [Option, FieldKey][]): Collect {
+  for (const [opt] of options) cmd.addOption(opt);
+  const attributes = options.map(([opt, key]) => [opt.attributeName(), key] as const);
+  return (opts) => Object.fromEntries(attributes.filter(([a]) => opts[a] !== undefined).map(([a, key]) => [key, opts[a]]));
+}
+
 /**
  * Adds an option for each field `task` reads that the command line takes as a flag, from the table: the flag,
  * its parser and its help. No defaults are set here: the library fills them in, so a request holds what was
  * given. Returns the parsed options as field values (image and mask fields: file paths).
  */
-export function addFieldOptions(cmd: Command, task: Task): (opts: Record<string, unknown>) => Partial<Record<FieldKey, unknown>> {
-  const attributes: [string, FieldKey][] = [];
-  for (const key of taskFields(task)) {
-    const f: FieldSpec = FIELDS[key];
-    if (!("flag" in f.cli)) continue;
-    const opt = new Option(f.cli.flag, helpText(key));
-    if (f.values) opt.choices(f.values);
-    const parse = PARSERS[f.kind];
-    if (parse) opt.argParser(parse);
-    if (f.requiredFor?.includes(task)) opt.makeOptionMandatory();
-    cmd.addOption(opt);
-    attributes.push([opt.attributeName(), key]);
-  }
-  return (opts) => Object.fromEntries(attributes.filter(([a]) => opts[a] !== undefined).map(([a, key]) => [key, opts[a]]));
+export function addFieldOptions(cmd: Command, task: Task): Collect {
+  return addOptions(cmd, taskFields(task).filter((key) => "flag" in FIELDS[key].cli).map((key) => {
+    const opt = fieldOption(key, helpText(key));
+    if ((FIELDS[key] as FieldSpec).requiredFor?.includes(task)) opt.makeOptionMandatory();
+    return [opt, key];
+  }));
+}
+
+/** `kandinsky serve`'s options that set a field's default for the requests that do not give it (--precision). */
+export function addDefaultOptions(cmd: Command): (opts: Record<string, unknown>) => FieldDefaults {
+  // The values are the fields' own: commander checked their choices, startServer checks them as the library does.
+  return addOptions(cmd, SERVER_DEFAULT_KEYS.map((key) => [fieldOption(key, `the default of requests that give none, in every API: ${helpText(key)}`), key])) as (opts: Record<string, unknown>) => FieldDefaults;
 }

@@ -4,14 +4,14 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import { ROLES } from "../pipelines/roles.js";
 import { addModelOptions, servingModels, type ModelOptions } from "./models.js";
 import { redisWhere } from "../cluster/redis-url.js";
-import { integer, nonNegativeInteger, positiveInteger, redisUrl, seconds, untilSignal, url } from "./options.js";
+import { addDefaultOptions, integer, nonNegativeInteger, positiveInteger, redisUrl, seconds, untilSignal, url } from "./options.js";
 import { say, UserError } from "./errors.js";
 import type { ServeOptions } from "../server/index.js";
 import { CLUSTER_DEFAULTS, LIMIT_DEFAULTS } from "../server/limits.js";
 import { LIMITS, limitRange, type LimitName } from "../request/fields.js";
 import { parseApiAuth } from "../server/auth.js";
 
-type Renamed = "models" | "predictTimeoutS" | "stopGraceS" | "requestTimeoutS" | "cluster" | "dataDir" | "apiAuth";
+type Renamed = "models" | "predictTimeoutS" | "stopGraceS" | "requestTimeoutS" | "cluster" | "dataDir" | "apiAuth" | "defaults";
 interface ServeCliOptions extends ModelOptions, Omit<ServeOptions, Renamed> {
   dataDir: string;
   predictTimeout?: number;
@@ -82,12 +82,14 @@ export function addServeCommand(program: Command): void {
   for (const name of Object.keys(LIMITS) as LimitName[]) {
     cmd.option(`${LIMITS[name]} <n>`, `${LIMIT_HELP[name]} a request may ask for, in every API; up to the library's ${limitRange(name).maximum} (default: ${d[name]})`, positiveInteger);
   }
+  const defaults = addDefaultOptions(cmd);
   addModelOptions(cmd, ROLES);
   cmd.addHelpText("after", `
 Examples:
   $ kandinsky serve
   $ KANDINSKY_TOKEN=secret kandinsky serve --host 0.0.0.0 --port 8080 --device cuda --keep-loaded
   $ kandinsky serve --prior ./kandinsky-2-1-prior --decoder ./kandinsky-2-1 --inpaint ./kandinsky-2-1-inpaint --offline
+  $ kandinsky serve --precision int8    # requests that name no precision get the int8 UNet
   $ kandinsky serve --redis redis://queue.internal:6379 --host 0.0.0.0    # a front; see kandinsky worker --help
 `);
   cmd.action(async (o: ServeCliOptions) => {
@@ -99,7 +101,7 @@ Examples:
       host: o.host, port: o.port, token: o.token, apiAuth: o.apiAuth === undefined ? undefined : parseApiAuth(o.apiAuth), uploadUrl: o.uploadUrl, queueSize: o.queueSize,
       predictTimeoutS: o.predictTimeout, stopGraceS: o.stopGrace, requestTimeoutS: o.requestTimeout, maxInputPixels: o.maxInputPixels,
       denyPrivateUrls: o.denyPrivateUrls, allowUrlHosts: o.allowUrlHosts,
-      maxSize: o.maxSize, maxOutputs: o.maxOutputs, maxSteps: o.maxSteps,
+      maxSize: o.maxSize, maxOutputs: o.maxOutputs, maxSteps: o.maxSteps, defaults: defaults(o as unknown as Record<string, unknown>),
       ...(o.redis
         ? { cluster: { redisUrl: o.redis, queueName: o.queueName, maxAttempts: o.maxAttempts, resultTtlS: o.resultTtl } }
         : { dataDir: o.dataDir, models: servingModels(o) }),

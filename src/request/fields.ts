@@ -16,6 +16,8 @@
 //   LIMITS, LimitName, FieldLimits  the server settings that lower a maximum (serve --max-size, ...)
 //   limitRange(name)                the values such a setting may take
 //   fieldRange(key, limits?)        a field's range, narrowed by those settings: the one place they apply
+//   SERVER_DEFAULT_KEYS, FieldDefaults  the fields whose default a server may set (serve --precision)
+//   fieldDefault(key, defaults?)    a field's default, the server's where it sets one: the one place they apply
 //   Range, rangeText(range)         a range, and in words ("from 16 to 4096")
 //   COG_NAMES, OPENAI_NAMES, A1111_NAMES   an API's field name -> the fields it sets (size -> width, height)
 //   apiNames(api, key)              a field's names in an API ([] when the API has none)
@@ -82,6 +84,8 @@ export interface FieldSpec {
   requiredFor?: readonly Task[];
   /** The server setting that may lower `maximum`. */
   limit?: LimitName;
+  /** A server may set the default (`kandinsky serve` takes the field's flag), for requests that do not give it. */
+  serverDefault?: true;
   cli: CliSpec;
   /** The Cog input name (mix: its texts, images and weights). */
   cog: string | readonly string[];
@@ -194,7 +198,7 @@ export const FIELDS = {
     cli: { flag: "--seed <n>", note: "random, printed" }, cog: "seed", openai: { name: "seed", extra: true }, a1111: ["seed"],
   },
   precision: {
-    group: "request", kind: "enum", values: PRECISIONS, default: "fp32",
+    group: "request", kind: "enum", values: PRECISIONS, default: "fp32", serverDefault: true,
     description: "UNet precision: fp32 (the reference's numbers) or int8 (cpu only; faster, approximate; calibrated once per model on first use)",
     cli: { flag: "--precision <p>" }, cog: "precision", openai: { name: "precision", extra: true },
   },
@@ -248,6 +252,17 @@ export interface Range {
   maximum?: number;
   /** The server setting that lowered the maximum below the table's. */
   limitedBy?: LimitName;
+}
+
+type ServerDefaultKey = KeysWhere<{ serverDefault: true }> & RequestKey;
+/** The fields whose default a server may set, in table order. */
+export const SERVER_DEFAULT_KEYS = FIELD_KEYS.filter((k) => (FIELDS[k] as FieldSpec).serverDefault) as ServerDefaultKey[];
+/** A server's defaults for the fields that allow one (serve --precision). */
+export type FieldDefaults = Optional<ServerDefaultKey>;
+
+/** A field's default: the server's where it sets one, else the table's (a function: drawn from the request). */
+export function fieldDefault(key: FieldKey, defaults: FieldDefaults = {}): unknown {
+  return (defaults as Partial<Record<FieldKey, unknown>>)[key] ?? (FIELDS[key] as FieldSpec).default;
 }
 
 /** A field's range: the table's, its maximum lowered by the server setting that governs it, if given. */

@@ -2,11 +2,11 @@
 // does not read, the task inferred and the seed drawn (once: a resolved request keeps its seed, so resolving it
 // again changes nothing). The library, the command line and every API of the server resolve through here.
 //
-// Exported API (stable): resolveRequest(req, { limits }) -> ResolvedRequest, resolveOutput(o) -> ResolvedOutput,
-// RequestError (its `field` and `problem` let an API name the field its own way).
+// Exported API (stable): resolveRequest(req, { limits, defaults }) -> ResolvedRequest, resolveOutput(o) ->
+// ResolvedOutput, checkDefaults(defaults) (a server's defaults, checked as values of their fields), RequestError (its `field` and `problem` let an API name the field its own way).
 import {
-  FIELDS, fieldRange, LIMITS, rangeText, type FieldKey, type FieldLimits, type FieldSpec, type GenerateRequest,
-  type OutputRequest, type Range, type ResolvedOutput, type ResolvedRequest, type Task,
+  FIELDS, fieldDefault, fieldRange, LIMITS, rangeText, type FieldDefaults, type FieldKey, type FieldLimits, type FieldSpec,
+  type GenerateRequest, type OutputRequest, type Range, type ResolvedOutput, type ResolvedRequest, type Task,
 } from "./fields.js";
 
 /**
@@ -26,6 +26,8 @@ export class RequestError extends Error {
 export interface ResolveOptions {
   /** A server's settings that lower some maxima (serve --max-size, --max-outputs, --max-steps). */
   limits?: FieldLimits;
+  /** A server's defaults for the fields that allow one (serve --precision), checked by checkDefaults. */
+  defaults?: FieldDefaults;
 }
 
 const show = (v: unknown) => (typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "a list" : typeof v === "object" && v ? "an object" : String(v));
@@ -91,7 +93,8 @@ function check(key: FieldKey, v: unknown, limits: FieldLimits): void {
 }
 
 /** The fields of one group, checked against the table and completed, for `task` (undefined: no task rules). */
-function resolveGroup(group: FieldSpec["group"], values: Record<string, unknown>, limits: FieldLimits, task?: Task): Record<string, unknown> {
+function resolveGroup(group: FieldSpec["group"], values: Record<string, unknown>, o: ResolveOptions, task?: Task): Record<string, unknown> {
+  const limits = o.limits ?? {};
   if (typeof values !== "object" || values === null) throw new RequestError(`a ${group} must be an object`);
   for (const [k, v] of Object.entries(values)) {
     if (v !== undefined && (FIELDS as Record<string, FieldSpec>)[k]?.group !== group) throw new RequestError(`unknown ${group} field "${k}"`);
@@ -104,7 +107,8 @@ function resolveGroup(group: FieldSpec["group"], values: Record<string, unknown>
       throw RequestError.of(key, `is required for task ${task}`);
     }
     if (v === undefined) {
-      if (f.default !== undefined) out[key] = typeof f.default === "function" ? f.default(values) : f.default;
+      const d = fieldDefault(key, o.defaults);
+      if (d !== undefined) out[key] = typeof d === "function" ? d(values) : d;
       continue;
     }
     if (task !== undefined && f.tasks && !f.tasks.includes(task) && f.default === undefined) {
@@ -127,7 +131,7 @@ export function resolveRequest(req: GenerateRequest, o: ResolveOptions = {}): Re
   const limits = o.limits ?? {};
   if (req?.task !== undefined) check("task", req.task, limits);
   const task = req?.task ?? FIELDS.task.default(req ?? {});
-  const out = resolveGroup("request", { ...req, task }, limits, task);
+  const out = resolveGroup("request", { ...req, task }, o, task);
   // A mix makes one image embedding, hence one image.
   if (task === "mix" && out.numOutputs !== 1) throw RequestError.of("numOutputs", `must be 1 for task mix, got ${show(out.numOutputs)}`);
   return out as ResolvedRequest;
@@ -136,4 +140,14 @@ export function resolveRequest(req: GenerateRequest, o: ResolveOptions = {}): Re
 /** Checks the output options and fills in their defaults. */
 export function resolveOutput(o: OutputRequest = {}): ResolvedOutput {
   return resolveGroup("output", o, {}) as ResolvedOutput;
+}
+
+/** A server's defaults, each a field that allows one (FieldSpec.serverDefault) with a value that field takes. */
+export function checkDefaults(defaults: Record<string, unknown>): FieldDefaults {
+  for (const [key, v] of Object.entries(defaults)) {
+    if (v === undefined) continue;
+    if (!(FIELDS as Record<string, FieldSpec>)[key]?.serverDefault) throw new RequestError(`a server cannot set the default of "${key}"`);
+    check(key as FieldKey, v, {});
+  }
+  return defaults as FieldDefaults;
 }

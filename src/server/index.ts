@@ -8,7 +8,8 @@ import { buildApp } from "./routes.js";
 import type { Backend } from "./backend.js";
 import type { CreateEngine } from "./execute.js";
 import { CLUSTER_DEFAULTS, LIMIT_DEFAULTS } from "./limits.js";
-import { LIMITS, limitRange, type FieldLimits, type LimitName } from "../request/fields.js";
+import { LIMITS, limitRange, type FieldDefaults, type FieldLimits, type LimitName } from "../request/fields.js";
+import { checkDefaults } from "../request/resolve.js";
 import { isLoopbackHost, UrlPolicy } from "./url-policy.js";
 
 export interface ServeOptions {
@@ -40,6 +41,11 @@ export interface ServeOptions {
   maxSize?: number;
   maxOutputs?: number;
   maxSteps?: number;
+  /**
+   * Defaults for requests that do not give the field, for the fields that allow one (serve --precision): applied
+   * to every API and published in the schema (the web form preselects them).
+   */
+  defaults?: FieldDefaults;
   /** Refuse request-supplied URLs that resolve to private addresses. Default: when `host` is not loopback. */
   denyPrivateUrls?: boolean;
   /** Hosts request-supplied URLs may reach even at private addresses (the --upload-url host is one). */
@@ -91,6 +97,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     }
     limits[name] = value;
   }
+  const defaults = checkDefaults(o.defaults ?? {});
   const urlPolicy = new UrlPolicy({
     denyPrivate: o.denyPrivateUrls ?? !isLoopbackHost(o.host),
     allowHosts: [...(o.allowUrlHosts ?? []), ...(o.uploadUrl ? [new URL(o.uploadUrl).hostname] : [])],
@@ -122,7 +129,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   })());
   const app = buildApp({
     backend, version, page: await loadPage(), token: o.token, apiAuth: o.apiAuth, uploadUrl: o.uploadUrl, requestTimeoutMs, maxInputPixels,
-    urlPolicy, limits, shutdown: () => void (backend.drain?.() ?? Promise.resolve()).then(close),
+    urlPolicy, limits, defaults, shutdown: () => void (backend.drain?.() ?? Promise.resolve()).then(close),
   });
   try {
     await app.listen({ host: o.host, port: o.port });

@@ -3,7 +3,7 @@
 // stored, queued, limited and served alike, whichever client made it.
 import { randomUUID } from "node:crypto";
 import type { FastifyReply } from "fastify";
-import type { FieldLimits } from "../request/fields.js";
+import type { FieldDefaults, FieldLimits } from "../request/fields.js";
 import type { Backend, WebhookSpec } from "./backend.js";
 import { readImageUrl } from "./image-url.js";
 import { toGenerateRequest } from "./inputs.js";
@@ -40,6 +40,8 @@ export interface PredictionsOptions {
   urlPolicy: UrlPolicy;
   /** The server's limits on request fields (admit.ts). */
   limits: FieldLimits;
+  /** The server's defaults for the fields that allow one (serve --precision). */
+  defaults?: FieldDefaults;
 }
 
 export class Predictions {
@@ -49,7 +51,7 @@ export class Predictions {
 
   constructor(private readonly o: PredictionsOptions) {
     this.backend = o.backend;
-    this.check = inputCheck(inputSchema(o.limits));
+    this.check = inputCheck(inputSchema(o.limits, o.defaults));
   }
 
   /** The server's limits on request fields. */
@@ -68,7 +70,7 @@ export class Predictions {
     const existing = n.id === undefined ? undefined : await backend.get(n.id);
     if (existing) return { prediction: existing, created: false };
     const { request, output } = await toGenerateRequest(n.input, {
-      canInpaint: await backend.canInpaint(), limits: this.o.limits, maxInputPixels: this.o.maxInputPixels, urlPolicy: this.o.urlPolicy,
+      canInpaint: await backend.canInpaint(), limits: this.o.limits, defaults: this.o.defaults, maxInputPixels: this.o.maxInputPixels, urlPolicy: this.o.urlPolicy,
     });
     const prediction: Prediction = {
       id: n.id ?? randomUUID().replaceAll("-", ""),

@@ -15,7 +15,7 @@ import { openaiRoutes } from "./openai/routes.js";
 import { parseOutputName } from "./outputs.js";
 import { NotReadyError, Predictions } from "./predictions.js";
 import { ID_MAX_LENGTH, ID_PARAMS_SCHEMA, inputSchema, predictionRequestSchema, type PredictionRequest } from "./schema.js";
-import type { FieldLimits } from "../request/fields.js";
+import type { FieldDefaults, FieldLimits } from "../request/fields.js";
 import { isStorageFull, isTerminal } from "./store.js";
 import { Streams, wantsEventStream } from "./streams.js";
 import { UrlRefusedError, type UrlPolicy } from "./url-policy.js";
@@ -39,6 +39,8 @@ export interface AppContext {
   urlPolicy: UrlPolicy;
   /** The server's limits on request fields: in the published schema, and applied to every API (admit.ts). */
   limits: FieldLimits;
+  /** The server's defaults for the fields that allow one (serve --precision): published and applied the same way. */
+  defaults?: FieldDefaults;
   /** POST /shutdown: starts a graceful shutdown. */
   shutdown?: () => void;
 }
@@ -100,7 +102,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     },
     ajv: { customOptions: AJV_OPTIONS },
   });
-  const predictions = new Predictions({ backend, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy, limits: ctx.limits });
+  const predictions = new Predictions({ backend, maxInputPixels: ctx.maxInputPixels, urlPolicy: ctx.urlPolicy, limits: ctx.limits, defaults: ctx.defaults });
   const streams = new Streams(backend);
 
   app.setErrorHandler((err: Error & { validation?: never[]; validationContext?: string; statusCode?: number }, _req, reply) => {
@@ -159,7 +161,7 @@ export function buildApp(ctx: AppContext): FastifyInstance {
     return asset(reply, name);
   });
 
-  const input = inputSchema(ctx.limits);
+  const input = inputSchema(ctx.limits, ctx.defaults);
   const openapi = openApiDocument(ctx.version, input);
   app.get("/openapi.json", open, () => openapi);
 

@@ -1,7 +1,7 @@
 // The prediction API's schemas. The input schema is derived from the request-field table with the server's
-// limits applied: fastify (ajv) validates requests with it and /openapi.json publishes it as the Input
+// limits and defaults applied: fastify (ajv) validates requests with it and /openapi.json publishes it as the Input
 // component, which the web form reads its limits and defaults from.
-import { FIELD_KEYS, FIELDS, fieldRange, type FieldKey, type FieldLimits, type FieldSpec } from "../request/fields.js";
+import { FIELD_KEYS, FIELDS, fieldDefault, fieldRange, type FieldDefaults, type FieldKey, type FieldLimits, type FieldSpec } from "../request/fields.js";
 
 export const WEBHOOK_EVENTS = ["start", "output", "logs", "completed"] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -17,7 +17,7 @@ const sentence = (text: string) => text[0].toUpperCase() + text.slice(1);
 
 
 /** A field's Cog properties (the mix field has three: its texts, images and weights). */
-function properties(key: FieldKey, limits: FieldLimits): [string, object][] {
+function properties(key: FieldKey, limits: FieldLimits, defaults: FieldDefaults): [string, object][] {
   const f: FieldSpec = FIELDS[key];
   const names = typeof f.cog === "string" ? [f.cog] : f.cog;
   const common = { ...(f.tasks ? { "x-tasks": f.tasks } : {}), ...(f.form ? { "x-form": f.form } : {}) };
@@ -43,14 +43,18 @@ function properties(key: FieldKey, limits: FieldLimits): [string, object][] {
       [weights, { type: "array", maxItems: f.maxItems, items: { type: "number", ...f.weights }, description: "Mix: one weight per text, then one per image; equal weights when absent", ...common }],
     ];
   }
-  const dflt = f.default !== undefined && typeof f.default !== "function" ? { default: f.default } : {};
+  const d = fieldDefault(key, defaults);
+  const dflt = d !== undefined && typeof d !== "function" ? { default: d } : {};
   return [[names[0], { description, ...value(), ...dflt, ...(f.step ? { "x-step": f.step } : {}), ...common }]];
 }
 
-/** A prediction's input, as this server takes it: the table's fields under their Cog names, ranges narrowed by `limits`. */
-export function inputSchema(limits: FieldLimits = {}) {
+/**
+ * A prediction's input, as this server takes it: the table's fields under their Cog names, ranges narrowed by
+ * `limits`, defaults replaced by `defaults`.
+ */
+export function inputSchema(limits: FieldLimits = {}, defaults: FieldDefaults = {}) {
   // Property order is the order clients (and Replicate's UI, through x-order) show them in.
-  const props = FIELD_KEYS.flatMap((k) => properties(k, limits));
+  const props = FIELD_KEYS.flatMap((k) => properties(k, limits, defaults));
   return {
     title: "Input",
     type: "object",
