@@ -102,13 +102,17 @@ function fieldOption(key: FieldKey, help: string): Option {
   return opt;
 }
 
-type Collect = (opts: Record<string, unknown>) => Partial<Record<FieldKey, unknown>>;
+/** Reads a command's parsed options back as field values: those given only. */
+type Collect<T = Partial<Record<FieldKey, unknown>>> = (opts: object) => T;
 
 /** Adds `options` to `cmd`; the result reads the given ones back as field values. */
 function addOptions(cmd: Command, options: [Option, FieldKey][]): Collect {
   for (const [opt] of options) cmd.addOption(opt);
   const attributes = options.map(([opt, key]) => [opt.attributeName(), key] as const);
-  return (opts) => Object.fromEntries(attributes.filter(([a]) => opts[a] !== undefined).map(([a, key]) => [key, opts[a]]));
+  return (opts) => {
+    const given = opts as Record<string, unknown>;
+    return Object.fromEntries(attributes.filter(([a]) => given[a] !== undefined).map(([a, key]) => [key, given[a]]));
+  };
 }
 
 /**
@@ -125,7 +129,8 @@ export function addFieldOptions(cmd: Command, task: Task): Collect {
 }
 
 /** `kandinsky serve`'s options that set a field's default for the requests that do not give it (--precision). */
-export function addDefaultOptions(cmd: Command): (opts: Record<string, unknown>) => FieldDefaults {
+export function addDefaultOptions(cmd: Command): Collect<FieldDefaults> {
+  const help = (key: FieldKey) => `the default of requests that give none, in every API: ${helpText(key)}`;
   // The values are the fields' own: commander checked their choices, startServer checks them as the library does.
-  return addOptions(cmd, SERVER_DEFAULT_KEYS.map((key) => [fieldOption(key, `the default of requests that give none, in every API: ${helpText(key)}`), key])) as (opts: Record<string, unknown>) => FieldDefaults;
+  return addOptions(cmd, SERVER_DEFAULT_KEYS.map((key) => [fieldOption(key, help(key)), key])) as Collect<FieldDefaults>;
 }

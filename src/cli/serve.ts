@@ -101,7 +101,7 @@ Examples:
       host: o.host, port: o.port, token: o.token, apiAuth: o.apiAuth === undefined ? undefined : parseApiAuth(o.apiAuth), uploadUrl: o.uploadUrl, queueSize: o.queueSize,
       predictTimeoutS: o.predictTimeout, stopGraceS: o.stopGrace, requestTimeoutS: o.requestTimeout, maxInputPixels: o.maxInputPixels,
       denyPrivateUrls: o.denyPrivateUrls, allowUrlHosts: o.allowUrlHosts,
-      maxSize: o.maxSize, maxOutputs: o.maxOutputs, maxSteps: o.maxSteps, defaults: defaults(o as unknown as Record<string, unknown>),
+      maxSize: o.maxSize, maxOutputs: o.maxOutputs, maxSteps: o.maxSteps, defaults: defaults(o),
       ...(o.redis
         ? { cluster: { redisUrl: o.redis, queueName: o.queueName, maxAttempts: o.maxAttempts, resultTtlS: o.resultTtl } }
         : { dataDir: o.dataDir, models: servingModels(o) }),

@@ -3,7 +3,8 @@
 // again changes nothing). The library, the command line and every API of the server resolve through here.
 //
 // Exported API (stable): resolveRequest(req, { limits, defaults }) -> ResolvedRequest, resolveOutput(o) ->
-// ResolvedOutput, checkDefaults(defaults) (a server's defaults, checked as values of their fields), RequestError (its `field` and `problem` let an API name the field its own way).
+// ResolvedOutput, checkDefaults(defaults) (a server's defaults, checked as values of their fields), RequestError
+// (its `field` and `problem` let an API name the field its own way).
 import {
   FIELDS, fieldDefault, fieldRange, LIMITS, rangeText, type FieldDefaults, type FieldKey, type FieldLimits, type FieldSpec,
   type GenerateRequest, type OutputRequest, type Range, type ResolvedOutput, type ResolvedRequest, type Task,
