@@ -15,7 +15,7 @@ import type { Elem } from "../src/runtime/onnx-schema.js";
 import type { HostArray } from "../src/runtime/session.js";
 
 /** Text tokens per prompt (both Kandinsky 2.1 pipelines pad to 77). */
-const TOKENS = 77;
+export const TOKENS = 77;
 /** Conditional + unconditional rows. */
 const GUIDED = 2;
 /** Timesteps are drawn from the seed model's training schedule (num_train_timesteps of its schedulers). */

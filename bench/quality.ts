@@ -24,6 +24,7 @@ import type { Precision } from "../src/runtime/precision.js";
 import type { HostTensor } from "../src/runtime/host-tensor.js";
 import { psnr, relativeError } from "../src/runtime/compare.js";
 import { fixture } from "../test/fixtures.js";
+import { TOKENS } from "./items.js";
 
 export const QUALITY_RECIPE = "bench-decoder-v1";
 /** The tiny set the quick bench compares on. */
@@ -31,8 +32,6 @@ export const TINY_SET = fixture("tiny-a");
 /** Calibration: decoder jobs on these seeds, with few steps spread over the schedule. */
 const CALIBRATION_SEEDS = [1, 2, 3];
 const CALIBRATION_STEPS = 6;
-/** Tokens per prompt, as the pipelines pad them. */
-const TOKENS = 77;
 
 export interface QualityResult {
   /** The set's folder name. */
